@@ -1,0 +1,65 @@
+"""Atomic file writes: a reader sees the old file or the new one, never half of one.
+
+The pattern is write to a temporary file in the same directory, flush and fsync it, then
+`os.replace` it over the target (atomic on POSIX), then fsync the directory so the rename
+itself survives a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Flush a directory entry to disk so that a rename inside it is durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
+    """Open a temporary sibling of ``path`` for writing and move it over ``path`` on success.
+
+    If the body raises, the temporary file is removed and ``path`` is left as it was.
+
+    Args:
+        path: the file to (re)write; its parent directory must exist.
+        mode: ``"w"`` for text (UTF-8) or ``"wb"`` for bytes.
+
+    Example:
+        >>> with atomic_open(tmp_path / "x.txt") as f:  # doctest: +SKIP
+        ...     f.write("hello")
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open mode must be 'w' or 'wb' (got {mode!r})")
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        encoding = None if "b" in mode else "utf-8"
+        with os.fdopen(fd, mode, encoding=encoding) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(target.parent)
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> Path:
+    """Write ``data`` as indented JSON to ``path`` atomically and return the path."""
+    with atomic_open(path) as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    return Path(path)
