@@ -12,7 +12,7 @@ class CoursekitError(Exception):
 
 
 class ModelNotFoundError(CoursekitError, FileNotFoundError):
-    """A model is neither a local directory nor in the Hugging Face cache, and the hub is out of reach."""
+    """A model is not a local directory nor cached, and the hub is out of reach."""
 
 
 class CoursekitWarning(UserWarning):

@@ -1,0 +1,42 @@
+# coursekit: the two commands of the README, plus `make lab`.
+#   make baseline  - set up .venv and run the Phase 1 baseline notebook into runs/phase1-baseline/
+#   make test      - set up .venv, then ruff check, ruff format --check, pytest (+ notebooks) with coverage
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.coursekit-installed
+RUN_DIR := $(CURDIR)/runs/phase1-baseline
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: venv baseline test lab clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# torch first, by exact version: the CPU wheel these machines carry (no CUDA downloads)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+baseline: $(STAMP)
+	mkdir -p $(RUN_DIR)
+	$(PY) -m papermill --log-output --request-save-on-cell-execute \
+		notebooks/phase1_baseline.ipynb $(RUN_DIR)/phase1_baseline.ipynb \
+		-p output_dir $(RUN_DIR) --cwd notebooks
+	@echo ""
+	@echo "executed notebook: $(RUN_DIR)/phase1_baseline.ipynb"
+	@echo "loss curve:        $(RUN_DIR)/loss_curve.png"
+	@echo "metrics:           $(RUN_DIR)/metrics.json"
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest --cov=coursekit --cov-report=term-missing --nbval-lax tests notebooks
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache .coverage htmlcov

@@ -1,0 +1,129 @@
+"""The ``coursekit`` command: the recipes that compose the package, for a terminal.
+
+Commands:
+    ``coursekit doctor [--json]``: the Phase 1.1 prerequisites table (exit 1 on a FAIL).
+    ``coursekit baseline [--model M] [--steps N] ... --output DIR``: the Phase 1 baseline
+    fine-tune without a notebook; writes metrics.json, history.json and loss_curve.png.
+    ``coursekit tiny DIR``: write the random 2-layer Qwen2 test model (with tokenizer).
+    ``coursekit tokenizer DIR``: write the offline Qwen2.5 tokenizer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from coursekit.errors import CoursekitError
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from coursekit.doctor import format_table, run_checks, to_json, worst_status
+
+    checks = run_checks()
+    print(to_json(checks) if args.json else format_table(checks))
+    return 1 if worst_status(checks) == "FAIL" else 0
+
+
+def _baseline(args: argparse.Namespace) -> int:
+    from coursekit.baseline import BaselineConfig, run_baseline
+
+    config = BaselineConfig(
+        model=args.model,
+        data=args.data,
+        rank=args.rank,
+        alpha=args.alpha,
+        dropout=args.dropout,
+        targets=args.targets,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        seq_len=args.seq_len,
+        lr=args.lr,
+        seed=args.seed,
+        eval_every=args.eval_every,
+        generate=args.generate,
+    )
+
+    def progress(row: dict[str, float]) -> None:
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "step")
+        print(f"step {int(row['step']):>4}: {shown}", flush=True)
+
+    result = run_baseline(config, on_step=progress)
+    paths = result.save(args.output)
+    for name, value in result.metrics.items():
+        print(f"{name:>22}: {value:.6g}")
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def _tiny(args: argparse.Namespace) -> int:
+    from coursekit.models import tiny_qwen2
+
+    print(tiny_qwen2(args.out_dir, seed=args.seed))
+    return 0
+
+
+def _tokenizer(args: argparse.Namespace) -> int:
+    from coursekit.tokenizer import build_qwen25_tokenizer
+
+    print(build_qwen25_tokenizer(args.out_dir))
+    return 0
+
+
+def _add_baseline(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("baseline", help="run the Phase 1 baseline LoRA fine-tune")
+    parser.add_argument("--model", default="tiny", help="tiny | bundled name | hub id | dir")
+    parser.add_argument("--data", default="", help="split directory (default: the seed set)")
+    parser.add_argument("--rank", type=int, default=8)
+    parser.add_argument("--alpha", type=float, default=16.0)
+    parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--targets", default="qv", choices=["qv", "attention", "all-linear"])
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--seq-len", type=int, default=384)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-every", type=int, default=10)
+    parser.add_argument("--generate", type=int, default=3)
+    parser.add_argument("--output", type=Path, required=True, help="run directory to write")
+    parser.set_defaults(handler=_baseline)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``coursekit`` command."""
+    parser = argparse.ArgumentParser(prog="coursekit", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    doctor = sub.add_parser("doctor", help="check the Phase 1 prerequisites")
+    doctor.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    doctor.set_defaults(handler=_doctor)
+    _add_baseline(sub)
+    tiny = sub.add_parser("tiny", help="write the random 2-layer Qwen2 smoke-test model")
+    tiny.add_argument("out_dir", type=Path)
+    tiny.add_argument("--seed", type=int, default=0)
+    tiny.set_defaults(handler=_tiny)
+    tokenizer = sub.add_parser("tokenizer", help="write the offline Qwen2.5 tokenizer")
+    tokenizer.add_argument("out_dir", type=Path)
+    tokenizer.set_defaults(handler=_tokenizer)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``coursekit`` command; bad input prints one line on stderr and returns 2.
+
+    Example:
+        >>> main(["doctor", "--json"])  # doctest: +SKIP
+        0
+    """
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except (CoursekitError, ValueError, FileNotFoundError) as error:
+        print(f"coursekit {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Rust test-generation data: the corpus schema and loading, prompts."""

@@ -1,0 +1,1 @@
+"""Evaluation of generated Rust tests: compile and run them with rustc."""

@@ -1,0 +1,371 @@
+r"""Compile a Rust source file with its unit tests and run them, under limits.
+
+This is how a generated test module is judged: ``rustc --edition 2021 --test`` builds the
+file into a libtest binary in a fresh temporary directory, and the binary runs with a
+wall-clock timeout, a scrubbed environment (``PATH``, ``LANG``, ``HOME`` set to the
+temporary directory) and resource limits (CPU time, address space, processes, file size).
+The libtest summary line ``test result: ok. N passed; M failed`` gives the counts.
+
+These limits stop accidents (an infinite loop, a runaway allocation, a flood of output),
+not a determined attacker: the source can still read files at compile time
+(``include_str!``) and open the network at run time. A later lesson replaces this with a
+full sandbox; the limits live in one function, :func:`_resource_limits`.
+
+Example:
+    >>> source = "#[test]\nfn one() { assert_eq!(1 + 1, 2); }\n"
+    >>> result = compile_and_test(source)  # doctest: +SKIP
+    >>> (result.passed, result.tests_run)  # doctest: +SKIP
+    (True, 1)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from coursekit.errors import CoursekitError
+
+MEMORY_LIMIT_BYTES = 1 << 30
+"""Address-space limit of the test binary (1 GiB)."""
+OUTPUT_LIMIT_BYTES = 8 << 20
+"""Largest file the test binary may write, its captured output included (8 MiB)."""
+EXCERPT_CHARS = 4000
+"""Characters of compiler or test output kept in :attr:`RustTestResult.output`."""
+EXTRA_TASKS = 64
+"""Processes and threads the test binary may add to those its user already runs."""
+
+_SUMMARY = re.compile(r"test result: (?:ok|FAILED)\. (\d+) passed; (\d+) failed")
+_TEST_LINE = re.compile(r"^test .+? \.\.\. (ok|FAILED)$", re.MULTILINE)
+
+
+class RustNotFoundError(CoursekitError, FileNotFoundError):
+    """No working ``rustc`` is on PATH or in ``~/.cargo/bin``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RustTestResult:
+    """What happened when one Rust source was compiled and its tests were run.
+
+    Example:
+        >>> RustTestResult(compiled=False, passed=False, tests_run=0, tests_failed=0,
+        ...     compile_seconds=0.4, run_seconds=0.0, output="error[E0308]", timed_out=False)
+        ... # doctest: +ELLIPSIS
+        RustTestResult(compiled=False, ...)
+    """
+
+    compiled: bool
+    """Whether ``rustc --test`` produced a binary."""
+    passed: bool
+    """Whether the binary exited 0 in time after running at least one test, none failing."""
+    tests_run: int
+    """Tests that passed or failed (ignored and filtered tests are not counted)."""
+    tests_failed: int
+    """Tests that failed (a panic, a failed assertion, a wrong ``should_panic``)."""
+    compile_seconds: float
+    """Wall time of the compile step."""
+    run_seconds: float
+    """Wall time of the test run (0 when nothing ran)."""
+    output: str
+    """Excerpt of the compiler output if compiling failed, else of the test output."""
+    timed_out: bool
+    """Whether the compile or the run was killed for exceeding its time limit."""
+
+    def __post_init__(self) -> None:
+        for name in ("tests_run", "tests_failed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"RustTestResult.{name} must be >= 0 (got {getattr(self, name)})")
+        if self.tests_failed > self.tests_run:
+            raise ValueError(
+                f"RustTestResult.tests_failed must be <= tests_run "
+                f"(got {self.tests_failed} > {self.tests_run})"
+            )
+        if self.passed and not self.compiled:
+            raise ValueError("RustTestResult.passed must be False when compiled is False")
+
+
+def find_rustc() -> Path:
+    """Return the path of a working ``rustc``: on PATH, else ``~/.cargo/bin/rustc``.
+
+    A rustup proxy is resolved to the toolchain's own binary (via ``--print sysroot``), so
+    that it still works under the scrubbed environment, where ``HOME`` is a temporary
+    directory.
+
+    Raises:
+        RustNotFoundError: no rustc is found, or it does not run.
+
+    Example:
+        >>> find_rustc().name  # doctest: +SKIP
+        'rustc'
+    """
+    found = shutil.which("rustc")
+    candidate = Path(found) if found else Path.home() / ".cargo" / "bin" / "rustc"
+    if not candidate.is_file():
+        raise RustNotFoundError(
+            "rustc not found on PATH or in ~/.cargo/bin; install Rust (rustup or Debian's "
+            "rustc package) and make sure rustc is on PATH"
+        )
+    try:
+        sysroot = subprocess.run(
+            [str(candidate), "--print", "sysroot"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as error:
+        raise RustNotFoundError(
+            f"{candidate} does not run ({error}); repair the Rust install (rustup default "
+            "stable, or reinstall Debian's rustc package)"
+        ) from None
+    real = Path(sysroot) / "bin" / "rustc"
+    return real if real.is_file() else candidate
+
+
+def compile_and_test(
+    source: str,
+    *,
+    timeout_s: float = 10.0,
+    compile_timeout_s: float = 60.0,
+    workdir: str | os.PathLike[str] | None = None,
+    rustc: str | os.PathLike[str] | None = None,
+) -> RustTestResult:
+    """Compile ``source`` with ``rustc --edition 2021 --test`` and run its tests.
+
+    Args:
+        source: a whole Rust file whose ``#[test]`` functions are the tests to run.
+        timeout_s: wall-clock limit of the test run, in seconds; its CPU limit is one
+            second more.
+        compile_timeout_s: wall-clock limit of the compile, in seconds.
+        workdir: directory in which the fresh temporary build directory is made (default:
+            the system's temporary directory); the build directory is always removed.
+        rustc: the compiler to use (default: :func:`find_rustc`).
+
+    Returns:
+        The outcome; a compile error or a failing test is a result, not an exception.
+
+    Raises:
+        RustNotFoundError: ``rustc`` is None and no compiler is found.
+        ValueError: a timeout is not positive.
+
+    Example:
+        >>> r = compile_and_test("#[test] fn t() { assert!(false); }")  # doctest: +SKIP
+        >>> (r.compiled, r.passed, r.tests_failed)  # doctest: +SKIP
+        (True, False, 1)
+    """
+    for name, value in (("timeout_s", timeout_s), ("compile_timeout_s", compile_timeout_s)):
+        if not value > 0:
+            raise ValueError(f"compile_and_test {name} must be > 0 (got {value})")
+    compiler = Path(rustc) if rustc is not None else find_rustc()
+    with tempfile.TemporaryDirectory(prefix="coursekit-rust-", dir=workdir) as tmp:
+        build = Path(tmp)
+        (build / "src.rs").write_text(source, encoding="utf-8")
+        env = _scrubbed_env(build)
+        command = [str(compiler), "--edition", "2021", "--test", "-o", "bin", "src.rs"]
+        code, compile_seconds, timed_out = _run(
+            command, cwd=build, env=env, log=build / "compile.log", timeout_s=compile_timeout_s
+        )
+        if code != 0:
+            return RustTestResult(
+                compiled=False,
+                passed=False,
+                tests_run=0,
+                tests_failed=0,
+                compile_seconds=compile_seconds,
+                run_seconds=0.0,
+                output=_excerpt(build / "compile.log"),
+                timed_out=timed_out,
+            )
+        code, run_seconds, timed_out = _run(
+            [str(build / "bin")],
+            cwd=build,
+            env=env,
+            log=build / "run.log",
+            timeout_s=timeout_s,
+            preexec_fn=_resource_limits(cpu_seconds=math.ceil(timeout_s) + 1),
+        )
+        output = _excerpt(build / "run.log")
+    tests_run, tests_failed = _count_tests(output)
+    return RustTestResult(
+        compiled=True,
+        passed=code == 0 and not timed_out and tests_run > 0 and tests_failed == 0,
+        tests_run=tests_run,
+        tests_failed=tests_failed,
+        compile_seconds=compile_seconds,
+        run_seconds=run_seconds,
+        output=output,
+        timed_out=timed_out,
+    )
+
+
+def compile_and_test_many(
+    sources: Sequence[str],
+    *,
+    jobs: int | None = None,
+    timeout_s: float = 10.0,
+    compile_timeout_s: float = 60.0,
+    workdir: str | os.PathLike[str] | None = None,
+) -> list[RustTestResult]:
+    """Run :func:`compile_and_test` on many sources in parallel threads.
+
+    Args:
+        sources: the Rust files, one string each.
+        jobs: how many compile-and-test runs at once (default: ``os.cpu_count()``).
+        timeout_s: as for :func:`compile_and_test`.
+        compile_timeout_s: as for :func:`compile_and_test`.
+        workdir: as for :func:`compile_and_test`.
+
+    Returns:
+        One result per source, in the order of ``sources``.
+
+    Raises:
+        RustNotFoundError: no compiler is found.
+        ValueError: ``jobs`` is less than 1, or a timeout is not positive.
+
+    Example:
+        >>> results = compile_and_test_many([a, b], jobs=2)  # doctest: +SKIP
+        >>> [r.passed for r in results]  # doctest: +SKIP
+        [True, False]
+    """
+    workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    if workers < 1:
+        raise ValueError(f"compile_and_test_many jobs must be >= 1 (got {jobs})")
+    compiler = find_rustc()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [
+            pool.submit(
+                compile_and_test,
+                source,
+                timeout_s=timeout_s,
+                compile_timeout_s=compile_timeout_s,
+                workdir=workdir,
+                rustc=compiler,
+            )
+            for source in sources
+        ]
+        return [future.result() for future in futures]
+
+
+def _resource_limits(*, cpu_seconds: int) -> Callable[[], None]:
+    """Return a ``preexec_fn`` that caps CPU, memory, processes and file size of a child.
+
+    ``RLIMIT_NPROC`` counts every process and thread of the user, so the cap is the user's
+    current count plus :data:`EXTRA_TASKS` (root ignores it). The list is built here, in
+    the parent, so the forked child only calls ``setrlimit``.
+    """
+    limits = [
+        (resource.RLIMIT_CPU, cpu_seconds),
+        (resource.RLIMIT_AS, MEMORY_LIMIT_BYTES),
+        (resource.RLIMIT_NPROC, _user_task_count() + EXTRA_TASKS),
+        (resource.RLIMIT_FSIZE, OUTPUT_LIMIT_BYTES),
+        (resource.RLIMIT_CORE, 0),
+    ]
+
+    def apply() -> None:  # pragma: no cover - runs in the forked child (see test_rust.py)
+        for kind, value in limits:
+            resource.setrlimit(kind, (value, value))
+
+    return apply
+
+
+def _user_task_count() -> int:
+    """Count the processes and threads this user runs now (Linux ``/proc``; else 0)."""
+    uid = str(os.getuid())
+    total = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
+        except (OSError, ValueError):
+            continue  # the process ended while we looked
+        if fields.get("Uid", "").split()[:1] == [uid]:
+            total += int(fields.get("Threads", "1"))
+    return total
+
+
+def _scrubbed_env(home: Path) -> dict[str, str]:
+    """Return the minimal environment for rustc and the test binary."""
+    return {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "HOME": str(home),
+        "TMPDIR": str(home),
+        "LANG": "C.UTF-8",
+        "RUST_BACKTRACE": "0",
+        "RUST_TEST_THREADS": "1",
+    }
+
+
+def _run(
+    command: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    log: Path,
+    timeout_s: float,
+    preexec_fn: Callable[[], None] | None = None,
+) -> tuple[int | None, float, bool]:
+    """Run ``command`` with stdout and stderr into ``log``; kill its process group on timeout.
+
+    Returns:
+        (exit code, or None if killed for time; wall seconds; whether it timed out).
+    """
+    start = time.monotonic()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=preexec_fn,  # limits must apply before exec; see _resource_limits
+            start_new_session=True,
+        )
+        try:
+            code: int | None = process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            code = None
+    return code, time.monotonic() - start, code is None
+
+
+def _excerpt(log: Path) -> str:
+    """Return the log, or its head and tail around a truncation marker if it is long."""
+    size = log.stat().st_size
+    half = EXCERPT_CHARS // 2
+    with log.open("rb") as handle:
+        if size <= EXCERPT_CHARS:
+            return handle.read().decode("utf-8", errors="replace")
+        head = handle.read(half)
+        handle.seek(size - half)
+        tail = handle.read()
+    dropped = size - len(head) - len(tail)
+    return (
+        head.decode("utf-8", errors="replace")
+        + f"\n... [{dropped} bytes of output truncated] ...\n"
+        + tail.decode("utf-8", errors="replace")
+    )
+
+
+def _count_tests(output: str) -> tuple[int, int]:
+    """Return (tests run, tests failed) from libtest output, summed over summary lines.
+
+    Without a summary line (the binary crashed or was killed), count the per-test lines.
+    """
+    summaries = _SUMMARY.findall(output)
+    if summaries:
+        passed = sum(int(p) for p, _ in summaries)
+        failed = sum(int(f) for _, f in summaries)
+        return passed + failed, failed
+    outcomes = _TEST_LINE.findall(output)
+    return len(outcomes), outcomes.count("FAILED")

@@ -1,0 +1,216 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from coursekit import models
+from coursekit.errors import CoursekitError, ModelNotFoundError
+from coursekit.models import (
+    PRESETS,
+    count_parameters,
+    load_model,
+    load_tokenizer,
+    meta_model,
+    model_summary,
+    preset_config,
+    resolve_model,
+    tiny_qwen2,
+)
+
+
+def test_0_5b_has_the_published_parameter_count():
+    # 494,032,768: the count Qwen reports for Qwen2.5-Coder-0.5B (tied embeddings counted once).
+    assert count_parameters(meta_model(preset_config("qwen2.5-coder-0.5b"))) == 494_032_768
+
+
+def test_7b_embeddings_are_not_tied_and_small_ones_are():
+    assert preset_config("qwen2.5-coder-7b").tie_word_embeddings is False
+    assert preset_config("qwen2.5-coder-0.5b").tie_word_embeddings is True
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_is_a_consistent_qwen2_config(name):
+    config = preset_config(name)
+    preset = PRESETS[name]
+    assert config.model_type == "qwen2"
+    assert config.hidden_size % config.num_attention_heads == 0
+    assert config.num_attention_heads % config.num_key_value_heads == 0
+    assert config.rope_parameters["rope_theta"] == 1_000_000.0
+    assert config.max_position_embeddings == 32768
+    assert preset.source().startswith("https://huggingface.co/Qwen/Qwen2.5-Coder-")
+    assert preset.source().endswith("/config.json")
+
+
+def test_32b_parameter_count_matches_its_architecture():
+    # 32,763,876,352 = the logical parameter count of Qwen2.5-32B's architecture.
+    assert count_parameters(meta_model(preset_config("qwen2.5-coder-32b"))) == 32_763_876_352
+
+
+def test_qkv_have_bias_and_gqa_shapes_follow_kv_heads():
+    model = meta_model(preset_config("qwen2.5-coder-0.5b"))
+    attention = model.model.layers[0].self_attn
+    assert attention.q_proj.bias is not None and attention.o_proj.bias is None
+    assert attention.k_proj.weight.shape == (2 * 64, 896)  # n_kv · h_d, d
+
+
+def test_unknown_preset_lists_the_choices():
+    with pytest.raises(ValueError, match=r"qwen2\.5-coder-0\.5b"):
+        preset_config("qwen2.5-coder-2b")
+
+
+def test_preset_overrides():
+    assert preset_config("qwen2.5-coder-0.5b", num_hidden_layers=2).num_hidden_layers == 2
+
+
+def test_tiny_model_round_trips_through_from_pretrained(tmp_path):
+    path = tiny_qwen2(tmp_path / "tiny", seed=3, with_tokenizer=False)
+    assert (path / "config.json").is_file() and (path / "model.safetensors").is_file()
+    model = AutoModelForCausalLM.from_pretrained(path)
+    assert type(model).__name__ == "Qwen2ForCausalLM"
+    config = model.config
+    assert config.num_hidden_layers == 2
+    assert config.num_key_value_heads < config.num_attention_heads  # grouped-query attention
+    assert model.model.layers[0].self_attn.k_proj.bias is not None
+
+
+def test_tiny_model_is_deterministic_for_a_seed(tmp_path):
+    first = load_file(
+        tiny_qwen2(tmp_path / "a", seed=1, with_tokenizer=False) / "model.safetensors"
+    )
+    second = load_file(
+        tiny_qwen2(tmp_path / "b", seed=1, with_tokenizer=False) / "model.safetensors"
+    )
+    other = load_file(
+        tiny_qwen2(tmp_path / "c", seed=2, with_tokenizer=False) / "model.safetensors"
+    )
+    key = "model.layers.0.self_attn.q_proj.weight"
+    assert torch.equal(first[key], second[key])
+    assert not torch.equal(first[key], other[key])
+
+
+def test_tiny_name_resolves_to_a_cached_checkpoint_with_tokenizer(tiny_dir):
+    assert resolve_model("tiny") == str(tiny_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    assert tokenizer.convert_tokens_to_ids("<|im_end|>") == 151645
+    model = load_model("tiny")
+    logits = model(torch.tensor([[9707, 11, 1879, 0]])).logits
+    assert logits.shape == (1, 4, 151936)
+    assert not model.training
+
+
+def test_load_model_nf4_quantizes_the_base_with_bitsandbytes(tiny_dir):
+    import bitsandbytes as bnb
+
+    model = load_model(tiny_dir, quantization="nf4")
+    q_proj = model.model.layers[0].self_attn.q_proj
+    assert isinstance(q_proj, bnb.nn.Linear4bit)
+    assert q_proj.weight.quant_type == "nf4"
+    assert q_proj.weight.quant_state.nested  # double quantization of the absmax scales
+    logits = model(torch.tensor([[1, 2, 3]])).logits
+    assert torch.isfinite(logits).all()
+
+
+def test_load_model_rejects_unknown_quantization(tiny_dir):
+    with pytest.raises(ValueError, match="quantization"):
+        load_model(tiny_dir, quantization="int3")
+
+
+def test_missing_model_offline_says_how_to_fetch_it(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError, match=r"hf download Qwen/Qwen2\.5-Coder-0\.5B-Instruct"):
+        load_model("qwen2.5-coder-0.5b")
+    with pytest.raises(ModelNotFoundError, match="--model tiny"):
+        load_tokenizer("Qwen/Qwen2.5-Coder-7B-Instruct")
+
+
+def test_missing_model_with_reachable_hub_reports_the_hub_error(monkeypatch):
+    monkeypatch.setattr(models, "hub_reachable", lambda *a, **k: True)
+
+    def refuse(*args, **kwargs):
+        raise OSError("404 repository not found")
+
+    monkeypatch.setattr(models.AutoModelForCausalLM, "from_pretrained", refuse)
+    with pytest.raises(ModelNotFoundError, match="could not be loaded from the hub: 404"):
+        load_model("someone/not-a-model")
+
+
+def test_a_directory_that_is_not_a_checkpoint_is_named(tmp_path):
+    with pytest.raises(CoursekitError, match=str(tmp_path)):
+        load_model(tmp_path)
+
+
+def test_hub_reachable_honours_offline_and_sockets(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert models.hub_reachable() is False
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+
+    class Connection:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(models.socket, "create_connection", lambda *a, **k: Connection())
+    assert models.hub_reachable() is True
+
+    def fail(*args, **kwargs):
+        raise OSError("unreachable")
+
+    monkeypatch.setattr(models.socket, "create_connection", fail)
+    assert models.hub_reachable() is False
+
+
+def test_resolve_model_names(monkeypatch, tmp_path):
+    assert resolve_model("qwen2.5-coder-7b") == "Qwen/Qwen2.5-Coder-7B-Instruct"
+    assert resolve_model("org/custom") == "org/custom"
+    (tmp_path / "data" / "models" / "nano").mkdir(parents=True)
+    (tmp_path / "data" / "models" / "nano" / "config.json").write_text("{}")
+    (tmp_path / "data" / "models" / "not-a-model").mkdir()
+    monkeypatch.setattr(models, "repo_root", lambda: tmp_path)
+    assert models.bundled_models() == {"nano": tmp_path / "data" / "models" / "nano"}
+    assert resolve_model("nano") == str(tmp_path / "data" / "models" / "nano")
+
+
+def test_no_bundled_models_directory(monkeypatch, tmp_path):
+    monkeypatch.setattr(models, "repo_root", lambda: tmp_path)
+    assert models.bundled_models() == {}
+
+
+def test_cache_root_follows_xdg(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert models.cache_root() == tmp_path / "coursekit"
+
+
+def test_concurrent_tiny_build_keeps_the_winner(tmp_path):
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "keep").write_text("winner")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    (staging / "x").write_text("loser")
+    models._replace_dir(staging, target)
+    assert (target / "keep").read_text() == "winner" and not staging.exists()
+
+
+def test_load_tokenizer_falls_back_to_the_offline_qwen_tokenizer(tmp_path):
+    path = tiny_qwen2(tmp_path / "bare", with_tokenizer=False)
+    tokenizer = load_tokenizer(path)
+    assert tokenizer("Hello, world!")["input_ids"] == [9707, 11, 1879, 0]
+
+
+def test_model_summary_describes_the_architecture(tiny_dir):
+    summary = model_summary(load_model(tiny_dir), load_tokenizer(tiny_dir))
+    assert summary["num_hidden_layers"] == 2
+    assert summary["num_key_value_heads"] == 2
+    assert summary["tokenizer_size"] == 151665
+    assert summary["total_parameters"] == count_parameters(load_model(tiny_dir))
+    assert summary["dtype"] == "float32"
+
+
+def test_a_checkpoint_with_a_broken_config_is_named(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(CoursekitError, match="not a loadable checkpoint"):
+        load_model(tmp_path)
