@@ -11,6 +11,7 @@ Commands:
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -91,10 +92,17 @@ def _add_baseline(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_baseline)
 
 
+# Modules that add their own sub-commands: each has ``register(subparsers)``, whose parsers
+# set ``handler`` (a function of the parsed arguments returning the exit code).
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``coursekit`` command."""
     parser = argparse.ArgumentParser(prog="coursekit", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     doctor = sub.add_parser("doctor", help="check the Phase 1 prerequisites")
     doctor.add_argument("--json", action="store_true", help="print JSON instead of a table")
     doctor.set_defaults(handler=_doctor)

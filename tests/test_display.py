@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from coursekit.display import format_value, generations_table, metrics_table, unit_of
+from coursekit.plots import plot_losses
+
+
+def test_units_and_formats():
+    assert unit_of("val_loss_end") == "nats / target token"
+    assert unit_of("peak_memory_bytes") == "bytes"
+    assert unit_of("mystery") == ""
+    assert format_value("peak_memory_bytes", 3 * 2**20) == "3.0 MiB"
+    assert format_value("trainable_parameters", 1081344) == "1,081,344"
+    assert format_value("val_loss_end", 2.123456) == "2.123"
+    assert format_value("name", "x") == "x"
+
+
+def test_metrics_table_escapes_and_lists_every_metric():
+    html = metrics_table({"val_loss_end": 2.0, "<b>": 1})
+    assert "<code>val_loss_end</code>" in html and "&lt;b&gt;" in html
+    assert html.count("<tr>") == 3
+
+
+def test_generations_table_escapes_code():
+    row = {"id": "s/1", "function": "fn f() -> Vec<u8>", "reference": "#[test]", "generated": "<x>"}
+    html = generations_table([row])
+    assert "Vec&lt;u8&gt;" in html and "&lt;x&gt;" in html and "s/1" in html
+
+
+def test_plot_losses_draws_train_and_val():
+    history = [{"step": 0, "val_loss": 3.0}, {"step": 1, "train_loss": 2.5}]
+    history.append({"step": 2, "train_loss": 2.0, "val_loss": 2.2})
+    axes = plot_losses(history).axes[0]
+    labels = [line.get_label() for line in axes.lines]
+    assert labels == ["train loss", "val loss"]
+    assert list(axes.lines[1].get_xdata()) == [0, 2]
+    assert plot_losses([]).axes[0].get_legend() is None
