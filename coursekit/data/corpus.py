@@ -151,6 +151,20 @@ def seed_dir() -> Path:
     return directory
 
 
+def default_corpus_dir() -> Path:
+    """Return ``data/corpus`` at the repository root when it holds a corpus, else the seed set.
+
+    The committed corpus (built from Debian crates, see ``docs/corpus.md``) is the Phase 1
+    default; the small seed set remains the fallback for installs without it.
+
+    Example:
+        >>> default_corpus_dir().name in ("corpus", "seed")
+        True
+    """
+    corpus = Path(__file__).resolve().parents[2] / "data" / "corpus"
+    return corpus if (corpus / "train.jsonl.gz").is_file() else seed_dir()
+
+
 def load_corpus(path: str | os.PathLike[str]) -> list[Sample]:
     """Load and validate every record of one ``.jsonl`` or ``.jsonl.gz`` corpus file.
 

@@ -1,15 +1,15 @@
 r"""Compile a Rust source file with its unit tests and run them, under limits.
 
 This is how a generated test module is judged: ``rustc --edition 2021 --test`` builds the
-file into a libtest binary in a fresh temporary directory, and the binary runs with a
-wall-clock timeout, a scrubbed environment (``PATH``, ``LANG``, ``HOME`` set to the
-temporary directory) and resource limits (CPU time, address space, processes, file size).
-The libtest summary line ``test result: ok. N passed; M failed`` gives the counts.
+file into a libtest binary in a fresh temporary directory, and both the compiler and the
+binary run in :func:`coursekit.evaluate.sandbox.run_sandboxed`: wall-clock and CPU limits,
+address space (test binary only), a ``pids`` cgroup, capped output, a scrubbed environment
+(``HOME`` is the temporary directory) and, where the OS allows, no network and a read-only
+file system outside the temporary directory. The libtest summary line
+``test result: ok. N passed; M failed`` gives the counts.
 
-These limits stop accidents (an infinite loop, a runaway allocation, a flood of output),
-not a determined attacker: the source can still read files at compile time
-(``include_str!``) and open the network at run time. A later lesson replaces this with a
-full sandbox; the limits live in one function, :func:`_resource_limits`.
+The source can still *read* files (``include_str!`` at compile time, ``std::fs`` at run
+time); see the sandbox module for what is prevented and what is not.
 
 Example:
     >>> source = "#[test]\nfn one() { assert_eq!(1 + 1, 2); }\n"
@@ -23,27 +23,27 @@ from __future__ import annotations
 import math
 import os
 import re
-import resource
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from coursekit.errors import CoursekitError
+from coursekit.evaluate.sandbox import EXCERPT_CHARS as EXCERPT_CHARS
+from coursekit.evaluate.sandbox import SandboxLimits, run_sandboxed
 
 MEMORY_LIMIT_BYTES = 1 << 30
 """Address-space limit of the test binary (1 GiB)."""
 OUTPUT_LIMIT_BYTES = 8 << 20
 """Largest file the test binary may write, its captured output included (8 MiB)."""
-EXCERPT_CHARS = 4000
-"""Characters of compiler or test output kept in :attr:`RustTestResult.output`."""
 EXTRA_TASKS = 64
-"""Processes and threads the test binary may add to those its user already runs."""
+"""Processes and threads the compiler or the test binary may run at once (``pids.max``)."""
+COMPILE_OUTPUT_LIMIT_BYTES = 256 << 20
+"""Largest file ``rustc`` may write (the test binary is several MiB)."""
+_RUST_ENV = {"RUST_BACKTRACE": "0", "RUST_TEST_THREADS": "1"}
 
 _SUMMARY = re.compile(r"test result: (?:ok|FAILED)\. (\d+) passed; (\d+) failed")
 _TEST_LINE = re.compile(r"^test .+? \.\.\. (ok|FAILED)$", re.MULTILINE)
@@ -80,6 +80,12 @@ class RustTestResult:
     """Excerpt of the compiler output if compiling failed, else of the test output."""
     timed_out: bool
     """Whether the compile or the run was killed for exceeding its time limit."""
+    limits_hit: tuple[str, ...] = ()
+    """Sandbox limits the compile or run ran into (``wall``, ``cpu``, ``memory``...)."""
+    network_isolated: bool = False
+    """Whether the sandbox cut the network (see :func:`coursekit.evaluate.sandbox.isolation`)."""
+    filesystem_isolated: bool = False
+    """Whether writes outside the build directory were impossible."""
 
     def __post_init__(self) -> None:
         for name in ("tests_run", "tests_failed"):
@@ -170,31 +176,29 @@ def compile_and_test(
     with tempfile.TemporaryDirectory(prefix="coursekit-rust-", dir=workdir) as tmp:
         build = Path(tmp)
         (build / "src.rs").write_text(source, encoding="utf-8")
-        env = _scrubbed_env(build)
         command = [str(compiler), "--edition", "2021", "--test", "-o", "bin", "src.rs"]
-        code, compile_seconds, timed_out = _run(
-            command, cwd=build, env=env, log=build / "compile.log", timeout_s=compile_timeout_s
+        built = run_sandboxed(
+            command, directory=build, limits=_compile_limits(compile_timeout_s), env=_RUST_ENV
         )
-        if code != 0:
+        if built.exit_code != 0:
             return RustTestResult(
                 compiled=False,
                 passed=False,
                 tests_run=0,
                 tests_failed=0,
-                compile_seconds=compile_seconds,
+                compile_seconds=built.wall_seconds,
                 run_seconds=0.0,
-                output=_excerpt(build / "compile.log"),
-                timed_out=timed_out,
+                output=built.output,
+                timed_out=built.timed_out,
+                limits_hit=built.limits_hit,
+                network_isolated=built.network_isolated,
+                filesystem_isolated=built.filesystem_isolated,
             )
-        code, run_seconds, timed_out = _run(
-            [str(build / "bin")],
-            cwd=build,
-            env=env,
-            log=build / "run.log",
-            timeout_s=timeout_s,
-            preexec_fn=_resource_limits(cpu_seconds=math.ceil(timeout_s) + 1),
+        ran = run_sandboxed(
+            [str(build / "bin")], directory=build, limits=_test_limits(timeout_s), env=_RUST_ENV
         )
-        output = _excerpt(build / "run.log")
+    code, output, timed_out = ran.exit_code, ran.output, ran.timed_out
+    compile_seconds, run_seconds = built.wall_seconds, ran.wall_seconds
     tests_run, tests_failed = _count_tests(output)
     return RustTestResult(
         compiled=True,
@@ -205,6 +209,9 @@ def compile_and_test(
         run_seconds=run_seconds,
         output=output,
         timed_out=timed_out,
+        limits_hit=ran.limits_hit,
+        network_isolated=ran.network_isolated,
+        filesystem_isolated=ran.filesystem_isolated,
     )
 
 
@@ -256,104 +263,25 @@ def compile_and_test_many(
         return [future.result() for future in futures]
 
 
-def _resource_limits(*, cpu_seconds: int) -> Callable[[], None]:
-    """Return a ``preexec_fn`` that caps CPU, memory, processes and file size of a child.
-
-    ``RLIMIT_NPROC`` counts every process and thread of the user, so the cap is the user's
-    current count plus :data:`EXTRA_TASKS` (root ignores it). The list is built here, in
-    the parent, so the forked child only calls ``setrlimit``.
-    """
-    limits = [
-        (resource.RLIMIT_CPU, cpu_seconds),
-        (resource.RLIMIT_AS, MEMORY_LIMIT_BYTES),
-        (resource.RLIMIT_NPROC, _user_task_count() + EXTRA_TASKS),
-        (resource.RLIMIT_FSIZE, OUTPUT_LIMIT_BYTES),
-        (resource.RLIMIT_CORE, 0),
-    ]
-
-    def apply() -> None:  # pragma: no cover - runs in the forked child (see test_rust.py)
-        for kind, value in limits:
-            resource.setrlimit(kind, (value, value))
-
-    return apply
+def _test_limits(timeout_s: float) -> SandboxLimits:
+    """Return the sandbox limits of a test binary: 1 GiB, 8 MiB of output, CPU = wall + 1."""
+    return SandboxLimits(
+        wall_seconds=timeout_s,
+        cpu_seconds=math.ceil(timeout_s) + 1,
+        memory_bytes=MEMORY_LIMIT_BYTES,
+        max_processes=EXTRA_TASKS,
+        output_bytes=OUTPUT_LIMIT_BYTES,
+    )
 
 
-def _user_task_count() -> int:
-    """Count the processes and threads this user runs now (Linux ``/proc``; else 0)."""
-    uid = str(os.getuid())
-    total = 0
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
-        except (OSError, ValueError):
-            continue  # the process ended while we looked
-        if fields.get("Uid", "").split()[:1] == [uid]:
-            total += int(fields.get("Threads", "1"))
-    return total
-
-
-def _scrubbed_env(home: Path) -> dict[str, str]:
-    """Return the minimal environment for rustc and the test binary."""
-    return {
-        "PATH": os.environ.get("PATH", os.defpath),
-        "HOME": str(home),
-        "TMPDIR": str(home),
-        "LANG": "C.UTF-8",
-        "RUST_BACKTRACE": "0",
-        "RUST_TEST_THREADS": "1",
-    }
-
-
-def _run(
-    command: list[str],
-    *,
-    cwd: Path,
-    env: dict[str, str],
-    log: Path,
-    timeout_s: float,
-    preexec_fn: Callable[[], None] | None = None,
-) -> tuple[int | None, float, bool]:
-    """Run ``command`` with stdout and stderr into ``log``; kill its process group on timeout.
-
-    Returns:
-        (exit code, or None if killed for time; wall seconds; whether it timed out).
-    """
-    start = time.monotonic()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            preexec_fn=preexec_fn,  # limits must apply before exec; see _resource_limits
-            start_new_session=True,
-        )
-        try:
-            code: int | None = process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            code = None
-    return code, time.monotonic() - start, code is None
-
-
-def _excerpt(log: Path) -> str:
-    """Return the log, or its head and tail around a truncation marker if it is long."""
-    size = log.stat().st_size
-    half = EXCERPT_CHARS // 2
-    with log.open("rb") as handle:
-        if size <= EXCERPT_CHARS:
-            return handle.read().decode("utf-8", errors="replace")
-        head = handle.read(half)
-        handle.seek(size - half)
-        tail = handle.read()
-    dropped = size - len(head) - len(tail)
-    return (
-        head.decode("utf-8", errors="replace")
-        + f"\n... [{dropped} bytes of output truncated] ...\n"
-        + tail.decode("utf-8", errors="replace")
+def _compile_limits(timeout_s: float) -> SandboxLimits:
+    """Return the sandbox limits of ``rustc``: no address-space cap, room for the binary."""
+    return SandboxLimits(
+        wall_seconds=timeout_s,
+        cpu_seconds=math.ceil(timeout_s) + 1,
+        memory_bytes=None,
+        max_processes=EXTRA_TASKS,
+        output_bytes=COMPILE_OUTPUT_LIMIT_BYTES,
     )
 
 

@@ -1,0 +1,126 @@
+"""The ``coursekit corpus`` commands: fetch, build, stats, validate, pretrain-text.
+
+``fetch --debian CRATE...`` downloads and unpacks Debian crate packages into the cache;
+``build SRC... --out DIR [--manifest FILE]`` builds a corpus directory;
+``stats DIR [--json]`` summarises one; ``validate FILE`` checks one corpus file;
+``pretrain-text DIR --out FILE`` writes the raw training-split source for the nano model.
+
+Example:
+    >>> from coursekit.cli import main
+    >>> main(["corpus", "validate", "data/seed/val.jsonl"])  # doctest: +SKIP
+    0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from coursekit.data.corpus import load_corpus
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``corpus`` command group to the ``coursekit`` parser.
+
+    Example:
+        >>> register(argparse.ArgumentParser().add_subparsers())  # doctest: +SKIP
+    """
+    corpus = subparsers.add_parser("corpus", help="build and inspect the Rust test corpus")
+    sub = corpus.add_subparsers(dest="corpus_command", required=True)
+    fetch = sub.add_parser("fetch", help="download Debian crate packages into the cache")
+    fetch.add_argument("--debian", nargs="+", required=True, metavar="CRATE")
+    fetch.add_argument("--cache", type=Path, default=None, help="cache directory")
+    fetch.set_defaults(handler=_fetch)
+    build = sub.add_parser("build", help="build a corpus directory from crate sources")
+    build.add_argument("sources", nargs="*", type=Path, metavar="SRC")
+    build.add_argument("--out", type=Path, required=True)
+    build.add_argument("--manifest", type=Path, default=None, help="crates to fetch and use")
+    build.add_argument("--cache", type=Path, default=None, help="Debian cache directory")
+    build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--val-fraction", type=float, default=0.15)
+    build.add_argument("--test-fraction", type=float, default=0.15)
+    build.add_argument("--verify", default="all", help="all | none")
+    build.add_argument("--jobs", type=int, default=0, help="0 = the core count")
+    build.add_argument("--no-tokens", action="store_true", help="skip Qwen2.5 token counts")
+    build.add_argument("--datasheet", action="store_true", help="also write README.md + plots")
+    build.set_defaults(handler=_build)
+    stats = sub.add_parser("stats", help="summarise a corpus directory")
+    stats.add_argument("directory", type=Path)
+    stats.add_argument("--json", action="store_true")
+    stats.set_defaults(handler=_stats)
+    validate = sub.add_parser("validate", help="check every record of a corpus file")
+    validate.add_argument("file", type=Path)
+    validate.set_defaults(handler=_validate)
+    text = sub.add_parser("pretrain-text", help="raw Rust source of the training crates")
+    text.add_argument("directory", type=Path, help="corpus directory (with manifest.txt)")
+    text.add_argument("--out", type=Path, required=True)
+    text.add_argument("--cache", type=Path, default=None)
+    text.set_defaults(handler=_pretrain_text)
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from coursekit.data.sources import fetch_debian
+
+    for root in fetch_debian(args.debian, cache_dir=args.cache):
+        print(root)
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from coursekit.data.build import BuildConfig, build_corpus
+    from coursekit.data.manifest import read_manifest
+    from coursekit.data.sources import crates_for_manifest, discover_crates
+
+    config = BuildConfig(
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        verify=args.verify,
+        jobs=args.jobs,
+        tokens=not args.no_tokens,
+    )
+    if not args.sources and args.manifest is None:
+        raise ValueError("corpus build needs SRC directories or --manifest FILE; give one")
+    crates = discover_crates(args.sources) if args.sources else []
+    if args.manifest is not None:
+        crates += crates_for_manifest(read_manifest(args.manifest), cache_dir=args.cache)
+    report = build_corpus(crates, args.out, config)
+    if args.datasheet:
+        from coursekit.data.datasheet import write_datasheet
+
+        write_datasheet(args.out)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from coursekit.data.stats import corpus_stats
+
+    stats = corpus_stats(args.directory)
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    for split, row in stats["splits"].items():
+        print(
+            f"{split:6} {row['samples']:6} samples {row['crates']:5} crates "
+            f"{row['verified']:5} verified"
+        )
+    print(f"crates {stats['crates']}, shared between splits: {len(stats['shared_crates'])}")
+    for name, row in stats["targets"].items():
+        print(f"{name}: {row['measured']} (target {row['target']}, met: {row['met']})")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    samples = load_corpus(args.file)
+    print(f"{args.file}: {len(samples)} records OK ({sum(s.verified for s in samples)} verified)")
+    return 0
+
+
+def _pretrain_text(args: argparse.Namespace) -> int:
+    from coursekit.data.pretrain_text import write_pretrain_text
+
+    report = write_pretrain_text(args.directory, args.out, cache_dir=args.cache)
+    print(json.dumps(report, indent=2))
+    return 0
