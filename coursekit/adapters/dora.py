@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from coursekit.adapters.config import BaseQuantization
 from coursekit.adapters.lowrank import (
     adapted_row_norm,
+    base_linear,
     check_mergeable,
     delta_weight,
     init_lora_,
@@ -32,7 +33,9 @@ class DoRALinear(nn.Module):
     to ‖W₀‖ so that the layer starts equal to the base one. Following §4.3 the norm is
     detached (a constant in the backward pass), which saves memory and barely changes accuracy.
     The norm is computed from (d_out, r) and (r, r) products, never forming W₀ + s·B·A (see
-    ``adapted_row_norm``). Dropout applies to the input of the low-rank path only.
+    ``adapted_row_norm``). Dropout applies to the input of the low-rank path only. An NF4 W₀
+    (QLoRA) is dequantized for the norm and for W₀x, and again in backward (``nf4_linear``):
+    no dense copy of it is saved for backward.
 
     The bias is added after the rescaling, not rescaled: DoRA decomposes the weight, and b is
     not part of it. peft does the same; torchtune rescales the bias too, which changes Qwen2's
@@ -87,13 +90,13 @@ class DoRALinear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Map (…, d_in) → (…, d_out): (m / ‖W₀ + s·B·A‖) ⊙ (W₀x + s·B·A·dropout(x)) + b."""
-        weight = self.base_weight(x.dtype)  # (d_out, d_in)
         if self.merged:
-            return nn.functional.linear(x, weight, self.bias)
-        norm = adapted_row_norm(weight, self.lora_a, self.lora_b, self.scale)  # (d_out,), detached
-        direction = nn.functional.linear(x, weight) + lora_delta(
+            return base_linear(x, self.weight, self.bias)
+        # The dense W₀ lives only inside this no-grad call; the norm comes back detached.
+        norm = adapted_row_norm(self.base_weight(x.dtype), self.lora_a, self.lora_b, self.scale)
+        direction = base_linear(x, self.weight, None) + lora_delta(
             x, self.lora_a, self.lora_b, self.scale, self.dropout
-        )  # (…, d_out)
+        )  # (…, d_out); an NF4 W₀ is dequantized again in backward, not saved
         out = direction * (self.magnitude / norm)  # (…, d_out) ⊙ (d_out,)
         # In place is safe: the product's backward needs its inputs, not its output.
         return out if self.bias is None else out.add_(self.bias)

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from coursekit.adapters.config import BaseQuantization
 from coursekit.adapters.lowrank import (
+    base_linear,
     check_mergeable,
     delta_weight,
     init_lora_,
@@ -29,7 +30,8 @@ class LoRALinear(nn.Module):
     With ``use_rslora`` the scale is s = α/√r (arXiv 2312.03732). A is initialised like peft's
     default (kaiming_uniform, a = √5) and B = 0, so the layer starts equal to the base one.
     The frozen weight is shared with the ``nn.Linear`` it wraps (``base_quantization="none"``)
-    or stored as NF4 codes and dequantized on every forward (``"nf4"``, QLoRA).
+    or stored as NF4 codes (``"nf4"``, QLoRA) and dequantized in every forward and again in
+    backward (``nf4_linear``), so no dense copy of W₀ is kept between them.
 
     Attributes:
         weight: frozen W₀, (d_out, d_in) Parameter with ``requires_grad=False``, or NF4Tensor.
@@ -75,10 +77,10 @@ class LoRALinear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Map (…, d_in) → (…, d_out): W₀x + b + s·B·A·dropout(x)."""
-        out = nn.functional.linear(x, self.base_weight(x.dtype), self.bias)  # (…, d_out)
+        out = base_linear(x, self.weight, self.bias)  # (…, d_out), no dense NF4 copy saved
         if self.merged:
             return out
-        # In place is safe: linear's backward needs x and W₀, not its output.
+        # In place is safe: linear's backward needs x and W₀ (or the NF4 codes), not its output.
         return out.add_(lora_delta(x, self.lora_a, self.lora_b, self.scale, self.dropout))
 
     @torch.no_grad()

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from coursekit.adapters.nf4 import NF4Tensor
+from coursekit.adapters.nf4_linear import nf4_linear
 
 
 def scale(alpha: float, rank: int, use_rslora: bool) -> float:
@@ -135,6 +136,17 @@ def load_base_weight(stored: nn.Parameter | NF4Tensor, dtype: torch.dtype) -> Te
     if isinstance(stored, Tensor):
         return stored.to(dtype)
     return stored.dequantize(dtype=dtype)
+
+
+def base_linear(x: Tensor, stored: nn.Parameter | NF4Tensor, bias: Tensor | None) -> Tensor:
+    """Return the frozen part W₀x + b, (…, d_in) → (…, d_out), in x's dtype.
+
+    A plain W₀ goes through ``F.linear``; an NF4 W₀ through ``nf4_linear``, which dequantizes
+    in forward and again in backward, so that no dense copy of it is saved for backward.
+    """
+    if isinstance(stored, Tensor):
+        return nn.functional.linear(x, stored.to(x.dtype), bias)
+    return nf4_linear(x, stored, bias)
 
 
 def check_mergeable(stored: object, base_quantization: str) -> None:

@@ -43,7 +43,7 @@ from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
 from coursekit.adapters.config import AdapterConfig, BaseQuantization, layer_index, resolve_targets
-from coursekit.adapters.lowrank import init_lora_, load_base_weight, scale, store_base_weight
+from coursekit.adapters.lowrank import base_linear, init_lora_, scale, store_base_weight
 from coursekit.adapters.peft_format import (
     CONFIG_FILE,
     KEY_PREFIX,
@@ -106,8 +106,7 @@ class MultiLoRALinear(nn.Module):
                 f"adapter_indices holds {self.indices.numel()} indices but the batch has "
                 f"{x.shape[0]} examples; pass one index per example"
             )
-        weight = load_base_weight(self.weight, x.dtype)
-        out = nn.functional.linear(x, weight, self.bias)  # (b, …, d_out)
+        out = base_linear(x, self.weight, self.bias)  # (b, …, d_out); no dense NF4 copy saved
         tokens = self.dropout(x).reshape(x.shape[0], -1, self.in_features)  # (b, s, d_in)
         lora_a = self.lora_a[self.indices].to(x.dtype)  # (b, r, d_in)
         lora_b = self.lora_b[self.indices].to(x.dtype)  # (b, d_out, r)

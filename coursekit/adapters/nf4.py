@@ -177,7 +177,8 @@ def dequantize_nf4(
         shape: the original weight shape.
         dtype: the result's dtype.
     """
-    values = nf4_levels(codes.device)[codes.long()] * absmax[:, None]  # (n_b, block_size)
+    values = nf4_levels(codes.device).index_select(0, codes.reshape(-1).int())  # (n_b·block,)
+    values = values.view(codes.shape).mul_(absmax[:, None])  # (n_b, block_size); ≤ 9 B/entry
     return values.reshape(-1)[: math.prod(shape)].reshape(shape).to(dtype)
 
 
