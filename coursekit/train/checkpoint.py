@@ -1,0 +1,269 @@
+"""Checkpoints: everything a run needs to continue bit for bit, written atomically.
+
+``checkpoints/step-N/`` holds
+
+- ``trainable.safetensors``: every trainable parameter, by name (what resume loads);
+- ``adapter/``: the same adapters in peft's format (when the model has coursekit adapters);
+- ``optimizer.pt``, ``scheduler.pt``: their ``state_dict``s;
+- ``state.json``: step, data order and sampler position, curriculum position, RNG states
+  (python, numpy, torch), the ``TrainConfig``;
+- ``manifest.json``, written last: the SHA-256 of every other file.
+
+A checkpoint is written into a hidden temporary sibling, fsynced, then renamed to ``step-N``
+and the parent fsynced: a crash (even SIGKILL) leaves the previous checkpoints as they were.
+On resume, a ``step-N`` whose manifest is missing or whose files do not match it is skipped
+with a ``CheckpointWarning`` and the previous good one is used.
+
+Guide: docs/training.md (enhancement J, checkpoint resume).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from coursekit.errors import CoursekitError, CoursekitWarning
+from coursekit.io import fsync_dir, write_json
+from coursekit.train.config import TrainConfig
+
+STEP_DIR = re.compile(r"^step-(\d+)$")
+MANIFEST = "manifest.json"
+
+
+class CheckpointWarning(CoursekitWarning):
+    """A checkpoint was unreadable and an older one is used instead."""
+
+
+class ConfigMismatchError(CoursekitError, ValueError):
+    """A run is resumed with a configuration that differs from the one it was started with."""
+
+
+def check_same_config(saved: TrainConfig, current: TrainConfig, where: str) -> None:
+    """Raise ``ConfigMismatchError`` listing each field where ``current`` differs from ``saved``."""
+    differing = saved.differences(current)
+    if differing:
+        listed = ", ".join(f"{k}: {old!r} → {new!r}" for k, (old, new) in differing.items())
+        raise ConfigMismatchError(
+            f"{where} was trained with a different configuration ({listed}); resume with the "
+            "original settings or start a new run directory"
+        )
+
+
+@contextlib.contextmanager
+def staged_directory(target: Path) -> Iterator[Path]:
+    """Yield a hidden temporary sibling of ``target``; on success rename it to ``target``.
+
+    On an exception the sibling is deleted and ``target`` (if any) is left untouched.
+    """
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield staging
+        for path in sorted(staging.rglob("*"), reverse=True):
+            _fsync_path(path)
+        fsync_dir(staging)
+        if target.exists():
+            retired = staging.with_name(f"{staging.name}.old")
+            os.replace(target, retired)
+            shutil.rmtree(retired)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    fsync_dir(target.parent)
+
+
+def _fsync_path(path: Path) -> None:
+    if path.is_dir():
+        fsync_dir(path)
+        return
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsynced_save(obj: Any, path: Path) -> None:
+    with path.open("wb") as handle:
+        torch.save(obj, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def rng_states() -> dict[str, Any]:
+    """Return python's, numpy's and torch's global RNG states as JSON-serialisable values."""
+    version, state, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": [version, list(state), gauss],
+        "numpy": [kind, keys.tolist(), pos, has_gauss, cached],
+        "torch": torch.get_rng_state().tolist(),
+    }
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    """Restore the RNG states that ``rng_states`` returned."""
+    version, state, gauss = states["python"]
+    random.setstate((version, tuple(state), gauss))
+    kind, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(torch.tensor(states["torch"], dtype=torch.uint8))
+
+
+def write_checkpoint(directory: Path, trainer: Any) -> None:
+    """Write ``trainer``'s state into the (empty) ``directory`` and its manifest last."""
+    from coursekit.adapters import adapter_modules, save_adapter
+
+    model = trainer.model
+    trainable = {
+        n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad
+    }
+    save_file(trainable, str(directory / "trainable.safetensors"))
+    if next(adapter_modules(model), None) is not None:
+        save_adapter(model, directory / "adapter")
+    _fsynced_save(trainer.optimizer.state_dict(), directory / "optimizer.pt")
+    _fsynced_save(trainer.scheduler.state_dict(), directory / "scheduler.pt")
+    write_json(directory / "state.json", trainer_state(trainer))
+    files = sorted(p for p in directory.rglob("*") if p.is_file())
+    write_json(directory / MANIFEST, {str(p.relative_to(directory)): _sha256(p) for p in files})
+
+
+def trainer_state(trainer: Any) -> dict[str, Any]:
+    """Return the JSON part of a checkpoint: step, data/curriculum position, RNG, config."""
+    return {
+        "step": trainer.step,
+        "target_tokens": trainer.target_tokens,
+        "train_seconds": trainer.train_seconds,
+        "elapsed_s": trainer.elapsed(),
+        "sampler": trainer.sampler.state_dict(),
+        "curriculum": {"epoch": trainer.sampler.epoch, "step": trainer.step},
+        "rng": rng_states(),
+        "config": trainer.config.to_dict(),
+    }
+
+
+def verify(directory: Path) -> str | None:
+    """Return why ``directory`` is not a complete checkpoint, or None when it is."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        return f"no readable {MANIFEST} ({error.__class__.__name__})"
+    for name, digest in manifest.items():
+        path = directory / name
+        if not path.is_file() or _sha256(path) != digest:
+            return f"{name} is missing or does not match its checksum"
+    return None
+
+
+def read_checkpoint(directory: Path) -> dict[str, Any]:
+    """Return a verified checkpoint's tensors and state; raise ``CoursekitError`` if corrupt."""
+    problem = verify(directory)
+    if problem is not None:
+        raise CoursekitError(f"{directory} is not a complete checkpoint: {problem}")
+    return {
+        "trainable": load_file(str(directory / "trainable.safetensors")),
+        "optimizer": torch.load(directory / "optimizer.pt", weights_only=True),
+        "scheduler": torch.load(directory / "scheduler.pt", weights_only=True),
+        "state": json.loads((directory / "state.json").read_text(encoding="utf-8")),
+    }
+
+
+def restore(trainer: Any, checkpoint: dict[str, Any]) -> None:
+    """Load a ``read_checkpoint`` result into ``trainer`` (weights, optimizer, data, RNG)."""
+    state = checkpoint["state"]
+    check_same_config(TrainConfig.from_dict(state["config"]), trainer.config, "the checkpoint")
+    parameters = dict(trainer.model.named_parameters())
+    with torch.no_grad():
+        for name, tensor in checkpoint["trainable"].items():
+            parameters[name].copy_(tensor)
+    trainer.optimizer.load_state_dict(checkpoint["optimizer"])
+    trainer.scheduler.load_state_dict(checkpoint["scheduler"])
+    trainer.sampler.load_state_dict(state["sampler"])
+    trainer.step, trainer.target_tokens = state["step"], state["target_tokens"]
+    trainer.train_seconds = state["train_seconds"]
+    trainer.elapsed_before, trainer.started = state["elapsed_s"], time.perf_counter()
+    set_rng_states(state["rng"])
+
+
+class Checkpointer:
+    """Save every ``every`` steps into ``directory/step-N``, keeping the last ``keep_last``.
+
+    Call it after each step (``Trainer.fit(checkpoint=...)``). Only the main process writes.
+
+    Args:
+        directory: the run's ``checkpoints/`` folder (created if missing).
+        every: steps between checkpoints (0 = never).
+        keep_last: how many complete checkpoints to keep.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], *, every: int, keep_last: int) -> None:
+        self.directory, self.every, self.keep_last = Path(directory), every, keep_last
+
+    def __call__(self, trainer: Any) -> None:
+        """Save when ``trainer.step`` is a multiple of ``every``."""
+        if self.every and trainer.step % self.every == 0:
+            if trainer.accelerator.is_main_process:
+                self.save(trainer)
+            trainer.accelerator.wait_for_everyone()
+
+    def steps(self) -> list[Path]:
+        """Return the ``step-N`` directories, newest first."""
+        if not self.directory.is_dir():
+            return []
+        found = [p for p in self.directory.iterdir() if STEP_DIR.match(p.name) and p.is_dir()]
+        return sorted(found, key=lambda p: int(STEP_DIR.match(p.name).group(1)), reverse=True)
+
+    def save(self, trainer: Any) -> Path:
+        """Write ``step-N`` atomically, then delete all but the newest ``keep_last``.
+
+        Raises:
+            CoursekitError: the write failed (e.g. a full disk); older checkpoints are intact.
+        """
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self.directory / f"step-{trainer.step}"
+        try:
+            with staged_directory(target) as staging:
+                write_checkpoint(staging, trainer)
+        except OSError as error:
+            previous = next((p.name for p in self.steps() if p != target), "none")
+            raise CoursekitError(
+                f"could not write checkpoint {target} ({error}); the previous checkpoint "
+                f"({previous}) is intact: free disk space, then rerun with --resume"
+            ) from error
+        for old in self.steps()[self.keep_last :]:
+            shutil.rmtree(old)
+        for stale in self.directory.glob(".step-*.tmp*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        return target
+
+    def latest(self) -> tuple[Path, dict[str, Any]] | None:
+        """Return the newest complete checkpoint and its contents, warning about bad ones."""
+        for directory in self.steps():
+            try:
+                return directory, read_checkpoint(directory)
+            except (CoursekitError, OSError, RuntimeError, ValueError) as error:
+                warnings.warn(
+                    f"{error}; falling back to an older checkpoint",
+                    CheckpointWarning,
+                    stacklevel=2,
+                )
+        return None

@@ -1,0 +1,150 @@
+"""``coursekit train`` and ``coursekit lr-find``: the training recipes for a terminal.
+
+Settings come, in rising priority, from the defaults, ``--config FILE.yaml`` (the layout of a
+run's ``config.yaml``; with ``--resume`` and no ``--config``, the run's own) and the flags.
+Everything is validated before the model or data is loaded.
+
+Examples:
+    coursekit train --model tiny --method lora --rank 8 --max-steps 40 --output runs/r8
+    coursekit train --output runs/r8 --resume
+    coursekit lr-find --model tiny --output runs/lr
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from coursekit.train.config import CURRICULA
+from coursekit.train.spec import METHODS, RunSpec, load_spec
+
+# flag destination → (section of the run config, key); None section = top level
+_FLAG_KEYS: dict[str, tuple[str | None, str]] = {
+    "model": (None, "model"),
+    "data": (None, "data"),
+    "method": (None, "method"),
+    "rank": ("adapter", "rank"),
+    "alpha": ("adapter", "alpha"),
+    "dropout": ("adapter", "dropout"),
+    "targets": ("adapter", "targets"),
+    "batch_size": ("train", "micro_batch_size"),
+    "grad_accum": ("train", "gradient_accumulation"),
+    "lr": ("train", "learning_rate"),
+    "max_steps": ("train", "max_steps"),
+    "seq_len": ("train", "seq_len"),
+    "packing": ("train", "packing"),
+    "curriculum": ("train", "curriculum"),
+    "seed": ("train", "seed"),
+    "save_every": ("train", "save_every"),
+    "eval_every": ("train", "eval_every"),
+    "warmup_steps": ("train", "warmup_steps"),
+    "schedule": ("train", "schedule"),
+}
+
+
+def _targets(text: str) -> str | list[str]:
+    return [t.strip() for t in text.split(",")] if "," in text else text
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--model", help="tiny | a bundled model's name | a hub id | a directory")
+    add("--data", help="split directory with train/val/test.jsonl[.gz] (default: data/corpus)")
+    add("--method", choices=METHODS, help="lora | dora | qlora (LoRA on NF4) | full")
+    add("--rank", type=int)
+    add("--alpha", type=float)
+    add("--dropout", type=float)
+    add("--targets", type=_targets, help="qv | attention | mlp | all-linear | q_proj,v_proj,...")
+    add("--batch-size", type=int, help="micro-batch size (rows per forward pass)")
+    add("--grad-accum", type=int, help="micro-batches per optimizer step")
+    add("--lr", type=float, help="peak learning rate")
+    add("--max-steps", type=int)
+    add("--seq-len", type=int)
+    add("--packing", action=argparse.BooleanOptionalAction, default=None)
+    add("--curriculum", choices=CURRICULA)
+    add("--seed", type=int)
+    add("--config", type=Path, help="a run config.yaml to start from")
+    add("--output", type=Path, required=True, help="the run folder, e.g. runs/<name>")
+
+
+def spec_from_args(args: argparse.Namespace) -> RunSpec:
+    """Merge defaults, ``--config`` (or the resumed run's config) and flags into a RunSpec."""
+    saved = args.output / "config.yaml"
+    if args.config is not None:
+        base = load_spec(args.config)
+    elif getattr(args, "resume", False) and saved.is_file():
+        base = load_spec(saved)
+    else:
+        base = RunSpec()
+    data: dict[str, Any] = base.to_dict()
+    for dest, (section, key) in _FLAG_KEYS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            (data[section] if section else data)[key] = value
+    return RunSpec.from_dict(data)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from coursekit.train.progress import ProgressBar
+    from coursekit.train.run import finetune
+
+    spec = spec_from_args(args)
+    main_process = os.environ.get("RANK", "0") == "0"  # under `accelerate launch`, rank 0
+    bar = spec.train.max_steps and not args.resume and main_process
+    callbacks = [ProgressBar(total_steps=spec.train.max_steps)] if bar else []
+    summary = finetune(spec, args.output, resume=args.resume, callbacks=callbacks)
+    for key in ("steps", "val_loss", "tokens_per_s", "peak_memory_bytes", "output"):
+        if main_process:
+            print(f"{key:>18}: {summary[key]}")
+    return 0
+
+
+def _lr_find(args: argparse.Namespace) -> int:
+    from coursekit.io import atomic_open, write_json
+    from coursekit.train.lr_finder import SUGGESTERS, lr_range_test, plot_lr_finder, suggest
+    from coursekit.train.lr_sweep import sweep_batches
+
+    spec = spec_from_args(args)
+    args.output.mkdir(parents=True, exist_ok=True)
+    model, optimizer, batches, loss_fn = sweep_batches(spec, args.num_steps)
+    result = lr_range_test(
+        model, optimizer, batches, loss_fn, start_lr=args.start_lr, end_lr=args.end_lr,
+        num_steps=args.num_steps,
+    )  # fmt: skip
+    suggestions = {name: suggest(result, name) for name in SUGGESTERS}
+    write_json(args.output / "lr_find.json", {"suggestions": suggestions, **vars_of(result)})
+    with atomic_open(args.output / "lr_find.png", "wb") as handle:
+        plot_lr_finder(result, suggestions).savefig(handle, format="png", dpi=110)
+    for name, lr in suggestions.items():
+        print(f"{name:>9}: {lr:.3e}")
+    return 0
+
+
+def vars_of(result: Any) -> dict[str, Any]:
+    """Return an ``LRFinderResult``'s fields as JSON-ready lists."""
+    return {
+        "lrs": list(result.lrs),
+        "losses": list(result.losses),
+        "raw_losses": list(result.raw_losses),
+        "stopped_early": result.stopped_early,
+    }
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``train`` and ``lr-find`` to the ``coursekit`` command."""
+    train = subparsers.add_parser("train", help="fine-tune (LoRA, DoRA, QLoRA or full)")
+    _add_common(train)
+    train.add_argument("--save-every", type=int, help="checkpoint every N steps (0 = never)")
+    train.add_argument("--eval-every", type=int, help="validate every N steps (0 = at the end)")
+    train.add_argument("--warmup-steps", type=int)
+    train.add_argument("--schedule", choices=["constant", "linear", "cosine"])
+    train.add_argument("--resume", action="store_true", help="continue the run in --output")
+    train.set_defaults(handler=_train)
+    lr_find = subparsers.add_parser("lr-find", help="LR range test: suggest a learning rate")
+    _add_common(lr_find)
+    lr_find.add_argument("--num-steps", type=int, default=100)
+    lr_find.add_argument("--start-lr", type=float, default=1e-7)
+    lr_find.add_argument("--end-lr", type=float, default=10.0)
+    lr_find.set_defaults(handler=_lr_find)
