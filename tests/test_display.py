@@ -34,3 +34,13 @@ def test_plot_losses_draws_train_and_val():
     assert labels == ["train loss", "val loss"]
     assert list(axes.lines[1].get_xdata()) == [0, 2]
     assert plot_losses([]).axes[0].get_legend() is None
+
+
+def test_presets_table_lists_every_preset_with_its_parameter_count():
+    from coursekit.display import presets_table
+    from coursekit.models import PRESETS
+
+    html = presets_table()
+    assert all(name in html for name in PRESETS)
+    assert "494,032,768" in html  # the 0.5B count
+    assert html.count("<tr>") == len(PRESETS) + 1
