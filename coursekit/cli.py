@@ -50,7 +50,7 @@ def _baseline(args: argparse.Namespace) -> int:
         shown = ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "step")
         print(f"step {int(row['step']):>4}: {shown}", flush=True)
 
-    result = run_baseline(config, on_step=progress)
+    result = run_baseline(config, args.output, on_step=progress)
     paths = result.save(args.output)
     for name, value in result.metrics.items():
         print(f"{name:>22}: {value:.6g}")
@@ -80,7 +80,7 @@ def _add_baseline(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--alpha", type=float, default=16.0)
     parser.add_argument("--dropout", type=float, default=0.0)
-    parser.add_argument("--targets", default="qv", choices=["qv", "attention", "all-linear"])
+    parser.add_argument("--targets", default="qv", choices=["qv", "attention", "mlp", "all-linear"])
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--seq-len", type=int, default=384)
@@ -94,7 +94,11 @@ def _add_baseline(sub: argparse._SubParsersAction) -> None:
 
 # Modules that add their own sub-commands: each has ``register(subparsers)``, whose parsers
 # set ``handler`` (a function of the parsed arguments returning the exit code).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "coursekit.data.corpus_cli",
+    "coursekit.train.cli",
+    "coursekit.memory.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,17 +6,12 @@ import math
 import pytest
 import torch
 
-from coursekit.baseline import (
-    BaselineConfig,
-    collate,
-    encode_split,
-    peak_memory_bytes,
-    run_baseline,
-    token_loss,
-)
+from coursekit.adapters import LoRALinear
+from coursekit.baseline import BaselineConfig, encode_split, run_baseline
+from coursekit.data.batching import collate
 from coursekit.data.corpus import load_splits, seed_dir
-from coursekit.data.prompts import IGNORE_INDEX, EncodedExample
 from coursekit.models import load_model, load_tokenizer
+from coursekit.train.loss import TargetLoss
 
 SMALL = {"steps": 3, "batch_size": 2, "seq_len": 256, "eval_every": 2, "generate": 1}
 
@@ -48,41 +43,31 @@ def test_config_resolves_data_and_device(tmp_path):
     assert BaselineConfig().torch_device().type == expected
 
 
-def test_collate_pads_right_and_masks():
-    examples = [
-        EncodedExample(sample_id="a", input_ids=(1, 2, 3), labels=(IGNORE_INDEX, 2, 3)),
-        EncodedExample(sample_id="b", input_ids=(4,), labels=(4,)),
-    ]
-    batch = collate(examples, pad_id=0)
-    assert batch["input_ids"].tolist() == [[1, 2, 3], [4, 0, 0]]
-    assert batch["labels"].tolist() == [[IGNORE_INDEX, 2, 3], [4, IGNORE_INDEX, IGNORE_INDEX]]
-    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
-
-
-def test_token_loss_matches_transformers_loss(tiny_dir):
-    # Claim: our head-only-on-targets loss equals the model's own mean token loss.
+def test_target_loss_matches_transformers_loss(tiny_dir):
+    # Claim: the trainer's head-only-on-targets loss equals the model's own mean token loss.
     model = load_model(tiny_dir)
     tokenizer = load_tokenizer(tiny_dir)
     examples = encode_split(load_splits(seed_dir())["val"][:2], tokenizer, 512)
-    batch = collate(examples, tokenizer.pad_token_id)
-    loss_sum, count = token_loss(model, batch)
-    reference = model(**batch).loss
-    assert count == int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
-    torch.testing.assert_close(loss_sum / count, reference, rtol=1e-5, atol=1e-5)
-
-
-def test_peak_memory_is_the_process_high_water_mark():
-    import resource
-
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    assert peak_memory_bytes(torch.device("cpu")) >= rss > 0
+    batch = collate([[e] for e in examples], tokenizer.pad_token_id)
+    loss_sum = TargetLoss(model)(**batch)
+    count = int((batch["targets"] != -100).sum())
+    width = batch["input_ids"].shape[1]
+    labels = torch.full((len(examples), width), -100)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for row, example in enumerate(examples):
+        labels[row, : len(example.labels)] = torch.tensor(example.labels)
+        mask[row, : len(example.labels)] = 1
+    reference = model(input_ids=batch["input_ids"], attention_mask=mask, labels=labels)
+    assert count == int((labels[:, 1:] != -100).sum())
+    torch.testing.assert_close(loss_sum / count, reference.loss, rtol=1e-5, atol=1e-5)
 
 
 def test_short_run_measures_everything_and_saves(tmp_path, tiny_dir):
     rows = []
-    result = run_baseline(BaselineConfig(**SMALL), on_step=rows.append)
+    result = run_baseline(BaselineConfig(**SMALL), tmp_path / "run", on_step=rows.append)
     metrics = result.metrics
-    assert [r["step"] for r in result.history] == [0, 1, 2, 3] == [r["step"] for r in rows]
+    assert [r["step"] for r in result.history] == [0, 1, 2, 3]
+    assert [r["step"] for r in rows] == [0, 1, 2, 2, 3, 3]  # train rows, then eval rows
     assert [r["step"] for r in result.history if "val_loss" in r] == [0, 2, 3]
     assert metrics["val_loss_start"] == result.history[0]["val_loss"]
     assert math.isclose(metrics["val_perplexity"], math.exp(metrics["val_loss_end"]))
@@ -100,16 +85,26 @@ def test_short_run_measures_everything_and_saves(tmp_path, tiny_dir):
 
 
 @pytest.mark.slow
-def test_fine_tuning_lowers_validation_loss(tiny_dir):
+def test_fine_tuning_lowers_validation_loss(tmp_path, tiny_dir):
     # Falsifiable claim: 16 LoRA steps on the train split lower the loss on the held-out
     # validation split. It fails if the loop does not learn (a wrong sign, a frozen adapter,
     # labels on the prompt). On the random tiny model the drop is small (≈0.1 nats), so the
     # margin asked for is 0.02 nats: 5x the eval noise of a 1-step LR change we observed.
     config = BaselineConfig(steps=16, eval_every=16, lr=1e-2, seq_len=256, generate=0)
-    metrics = run_baseline(config).metrics
+    metrics = run_baseline(config, tmp_path).metrics
     assert metrics["val_loss_end"] < metrics["val_loss_start"] - 0.02
 
 
 def test_a_split_with_nothing_that_fits_is_reported(tmp_path):
     with pytest.raises(ValueError, match="seq_len=16"):
-        run_baseline(BaselineConfig(seq_len=16, steps=1))
+        run_baseline(BaselineConfig(seq_len=16, steps=1), tmp_path)
+
+
+def test_a_rerun_replaces_the_previous_run_and_uses_coursekit_adapters(tmp_path, tiny_dir):
+    model = load_model(tiny_dir)
+    config = BaselineConfig(steps=1, batch_size=1, seq_len=256, generate=0, eval_every=1)
+    run_baseline(config, tmp_path, model=model)
+    assert isinstance(model.model.layers[0].self_attn.q_proj, LoRALinear)
+    again = run_baseline(config, tmp_path)
+    assert (again.run_dir / "adapter" / "adapter_config.json").is_file()
+    assert len((again.run_dir / "metrics.jsonl").read_text().splitlines()) == 3

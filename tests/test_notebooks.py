@@ -49,3 +49,19 @@ def test_phase1_baseline_runs_under_papermill(tmp_path):
     assert set(records) >= REQUIRED
     assert all(isinstance(records[name], int | float) for name in REQUIRED)
     assert (out / "loss_curve.png").is_file() and (out / "metrics.json").is_file()
+
+
+def test_phase2_analysis_runs_under_papermill(tmp_path):
+    papermill.execute_notebook(
+        str(NOTEBOOKS / "phase2_analysis.ipynb"),
+        str(tmp_path / "executed.ipynb"),
+        parameters={"model": "qwen2.5-coder-7b", "rank": 8, "budget_gb": 16},
+        cwd=str(NOTEBOOKS),
+        kernel_name="python3",
+        progress_bar=False,
+    )
+    records = read_records(tmp_path / "executed.ipynb")
+    # 7B at r=8 on q and v: 28 layers · 8 · ((3584 + 3584) + (3584 + 512)) = 2,523,136.
+    assert records["trainable_qv_r8"] == 2_523_136
+    assert records["trainable_all-linear_r8"] > records["trainable_attention_r8"]
+    assert records["estimate_total_bytes"] > 0
