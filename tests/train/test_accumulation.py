@@ -13,8 +13,6 @@ real, so the property could fail).
 from __future__ import annotations
 
 import copy
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
@@ -25,29 +23,10 @@ from coursekit.data.batching import collate, target_count
 from coursekit.train.config import TrainConfig
 from coursekit.train.loop import Trainer
 from coursekit.train.loss import TargetLoss
+from tests.train import _resume_worker as worker
 
-
-def load_worker():
-    """Import tests/train/_resume_worker.py (not a package module) by its path."""
-    path = Path(__file__).with_name("_resume_worker.py")
-    spec = importlib.util.spec_from_file_location("_resume_worker", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-worker = load_worker()
 examples, tiny_model = worker.examples, worker.tiny_model
 LAYOUTS = ((16, 1), (4, 4), (1, 16))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny matmuls run ~100x faster on one thread than on two contended ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

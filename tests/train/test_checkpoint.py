@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import errno
-import importlib.util
 import json
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,25 +25,7 @@ from coursekit.train.checkpoint import (
 )
 from coursekit.train.config import TrainConfig
 from coursekit.train.loop import Trainer
-
-
-def load_worker():
-    path = Path(__file__).with_name("_resume_worker.py")
-    spec = importlib.util.spec_from_file_location("_resume_worker", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-worker = load_worker()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from tests.train import _resume_worker as worker
 
 
 def trainer(steps: int = 0, **changes) -> Trainer:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,25 +11,7 @@ import torch
 from coursekit.train.callbacks import BaseCallback
 from coursekit.train.config import TrainConfig
 from coursekit.train.loop import Trainer, make_accelerator
-
-
-def load_worker():
-    path = Path(__file__).with_name("_resume_worker.py")
-    spec = importlib.util.spec_from_file_location("_resume_worker", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-worker = load_worker()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from tests.train import _resume_worker as worker
 
 
 class Rows(BaseCallback):

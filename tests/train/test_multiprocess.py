@@ -9,7 +9,6 @@ in another order than one process does (observed 2.4e-7).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import socket
@@ -22,15 +21,9 @@ import torch
 from safetensors.torch import load_file
 
 from coursekit.train.callbacks import read_metrics
+from tests.train import _resume_worker as worker
 
 WORKER = Path(__file__).with_name("_resume_worker.py")
-
-
-def load_worker():
-    spec = importlib.util.spec_from_file_location("_resume_worker", WORKER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def free_port() -> int:
@@ -59,7 +52,6 @@ def test_two_processes_match_one_process_with_accumulation(tmp_path) -> None:
     if result.returncode != 0 and "gloo" in result.stderr.lower():
         pytest.skip(f"the gloo backend cannot start here: {result.stderr.splitlines()[-1]}")
     assert result.returncode == 0, result.stderr[-3000:]
-    worker = load_worker()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -8,7 +8,6 @@ missed RNG state, optimizer moment, scheduler step or data position); it is chec
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -20,26 +19,9 @@ import torch
 from safetensors.torch import load_file
 
 from coursekit.train.callbacks import BaseCallback, read_metrics
+from tests.train import _resume_worker as worker
 
 WORKER = Path(__file__).with_name("_resume_worker.py")
-
-
-def load_worker():
-    spec = importlib.util.spec_from_file_location("_resume_worker", WORKER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-worker = load_worker()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

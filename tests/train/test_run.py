@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from coursekit.adapters import AdapterConfig
@@ -16,25 +13,7 @@ from coursekit.train.checkpoint import ConfigMismatchError
 from coursekit.train.config import TrainConfig
 from coursekit.train.run import prepare_output, prepare_output_once, train_run
 from coursekit.train.spec import RunSpec, load_spec
-
-
-def load_worker():
-    path = Path(__file__).with_name("_resume_worker.py")
-    spec = importlib.util.spec_from_file_location("_resume_worker", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-worker = load_worker()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from tests.train import _resume_worker as worker
 
 
 def test_spec_round_trips_through_yaml(tmp_path) -> None:

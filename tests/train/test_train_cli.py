@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from coursekit.cli import build_parser, main
 from coursekit.train import run as run_module
 from coursekit.train.cli import spec_from_args
 from coursekit.train.spec import RunSpec
-
-
-def load_worker():
-    path = Path(__file__).with_name("_resume_worker.py")
-    spec = importlib.util.spec_from_file_location("_resume_worker", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-worker = load_worker()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture
