@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from coursekit.adapters.config import BaseQuantization
 from coursekit.adapters.lowrank import (
     adapted_row_norm,
+    adopt_base,
     base_linear,
     check_mergeable,
     delta_weight,
@@ -21,8 +22,6 @@ from coursekit.adapters.lowrank import (
     load_base_weight,
     lora_delta,
     row_norm,
-    scale,
-    store_base_weight,
 )
 
 
@@ -67,14 +66,10 @@ class DoRALinear(nn.Module):
         base_quantization: BaseQuantization = "none",
     ) -> None:
         super().__init__()
-        self.in_features, self.out_features = base.in_features, base.out_features
-        self.rank, self.alpha, self.use_rslora = rank, alpha, use_rslora
-        self.base_quantization = base_quantization
-        self.scale = scale(alpha, rank, use_rslora)
-        self.weight = store_base_weight(base.weight, base_quantization)
-        self.bias = None if base.bias is None else store_base_weight(base.bias, "none")
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        factory = {"dtype": base.weight.dtype, "device": base.weight.device}
+        factory = adopt_base(
+            self, base, rank=rank, alpha=alpha, dropout=dropout, use_rslora=use_rslora,
+            base_quantization=base_quantization,
+        )  # fmt: skip
         self.lora_a = nn.Parameter(torch.empty(rank, self.in_features, **factory))
         self.lora_b = nn.Parameter(torch.empty(self.out_features, rank, **factory))
         init_lora_(self.lora_a, self.lora_b)

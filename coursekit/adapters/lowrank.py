@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from types import MappingProxyType
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -156,3 +157,29 @@ def check_mergeable(stored: object, base_quantization: str) -> None:
             f"cannot merge into a base stored as {base_quantization!r} (got "
             f"{type(stored).__name__}); merge the adapter into an unquantized model instead"
         )
+
+
+def adopt_base(
+    module: nn.Module,
+    base: nn.Linear,
+    *,
+    rank: int,
+    alpha: float,
+    dropout: float,
+    use_rslora: bool,
+    base_quantization: str,
+) -> dict[str, Any]:
+    """Store the frozen base and the shared settings on an adapter layer; return A/B's factory.
+
+    Sets ``in_features``, ``out_features``, ``rank``, ``alpha``, ``use_rslora``,
+    ``base_quantization``, ``scale`` (s), the frozen ``weight`` W₀ (dense or NF4), the frozen
+    ``bias`` b and the input ``dropout`` on ``module``; shared by LoRA, DoRA and multi-LoRA.
+    """
+    module.in_features, module.out_features = base.in_features, base.out_features
+    module.rank, module.alpha, module.use_rslora = rank, alpha, use_rslora
+    module.base_quantization = base_quantization
+    module.scale = scale(alpha, rank, use_rslora)
+    module.weight = store_base_weight(base.weight, base_quantization)
+    module.bias = None if base.bias is None else store_base_weight(base.bias, "none")
+    module.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+    return {"dtype": base.weight.dtype, "device": base.weight.device}

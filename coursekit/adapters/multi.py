@@ -43,7 +43,7 @@ from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
 from coursekit.adapters.config import AdapterConfig, BaseQuantization, layer_index, resolve_targets
-from coursekit.adapters.lowrank import base_linear, init_lora_, scale, store_base_weight
+from coursekit.adapters.lowrank import adopt_base, base_linear, init_lora_
 from coursekit.adapters.peft_format import (
     CONFIG_FILE,
     KEY_PREFIX,
@@ -80,14 +80,11 @@ class MultiLoRALinear(nn.Module):
         base_quantization: BaseQuantization = "none",
     ) -> None:
         super().__init__()
-        self.in_features, self.out_features = base.in_features, base.out_features
-        self.n_adapters, self.rank, self.alpha = n_adapters, rank, alpha
-        self.use_rslora, self.base_quantization = use_rslora, base_quantization
-        self.scale = scale(alpha, rank, use_rslora)
-        self.weight = store_base_weight(base.weight, base_quantization)
-        self.bias = None if base.bias is None else store_base_weight(base.bias, "none")
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        factory = {"dtype": base.weight.dtype, "device": base.weight.device}
+        factory = adopt_base(
+            self, base, rank=rank, alpha=alpha, dropout=dropout, use_rslora=use_rslora,
+            base_quantization=base_quantization,
+        )  # fmt: skip
+        self.n_adapters = n_adapters
         self.lora_a = nn.Parameter(torch.empty(n_adapters, rank, self.in_features, **factory))
         self.lora_b = nn.Parameter(torch.empty(n_adapters, self.out_features, rank, **factory))
         for k in range(n_adapters):
