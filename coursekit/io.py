@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,3 +66,58 @@ def write_json(path: str | os.PathLike[str], data: Any) -> Path:
         json.dump(data, handle, indent=2, sort_keys=True)
         handle.write("\n")
     return Path(path)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Fsync every file and directory under ``root`` (deepest first), then ``root``."""
+    for path in sorted(root.rglob("*"), reverse=True):
+        if path.is_dir():
+            fsync_dir(path)
+        else:
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+    fsync_dir(root)
+
+
+@contextlib.contextmanager
+def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield an empty hidden sibling of ``target`` to fill; on success it becomes ``target``.
+
+    The files are fsynced, an existing ``target`` is moved aside, the sibling is renamed into
+    place (if that rename fails, the old ``target`` is put back) and the old one deleted. On
+    an exception in the body the sibling is deleted and ``target`` is left as it was. The
+    parent directory is created if missing; the new directory gets mode 0755 (``mkdtemp``
+    makes it owner-only).
+
+    Example:
+        >>> with atomic_directory(tmp_path / "adapter") as staging:  # doctest: +SKIP
+        ...     (staging / "adapter_config.json").write_text("{}")
+    """
+    final = Path(target)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        yield staging
+        staging.chmod(0o755)
+        _fsync_tree(staging)
+        _swap_into_place(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    fsync_dir(final.parent)
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    """Rename ``staging`` to ``target``, replacing any old ``target`` (restored on failure)."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+        os.replace(target, old / target.name)
+    try:
+        os.replace(staging, target)
+    except BaseException:
+        if old is not None:
+            os.replace(old / target.name, target)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)

@@ -18,8 +18,6 @@ import base64
 import binascii
 import contextlib
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -38,7 +36,7 @@ from tokenizers import (
 from tokenizers.models import BPE
 
 from coursekit.errors import CoursekitError
-from coursekit.io import fsync_dir, write_json
+from coursekit.io import atomic_directory, write_json
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
@@ -294,9 +292,7 @@ def build_qwen25_tokenizer(
     target = Path(out_dir).expanduser().absolute()
     ranks = _read_ranks(Path(ranks_path) if ranks_path is not None else _default_ranks_path())
     backend = _backend_tokenizer(ranks)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with atomic_directory(target) as staging:
         backend.save(str(staging / "tokenizer.json"))
         write_json(staging / "tokenizer_config.json", _tokenizer_config())
         write_json(
@@ -304,32 +300,9 @@ def build_qwen25_tokenizer(
             {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"},
         )
         (staging / _MARKER).write_text(FORMAT_VERSION + "\n", encoding="utf-8")
-        for path in (staging, *staging.iterdir()):  # mkdtemp/mkstemp make them owner-only
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        _swap_into_place(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        for path in staging.iterdir():  # mkstemp makes the JSON files owner-only
+            path.chmod(0o644)
     return target
-
-
-def _swap_into_place(staging: Path, target: Path) -> None:
-    """Rename directory ``staging`` to ``target``, replacing and deleting any old ``target``.
-
-    If the final rename fails, the old ``target`` is put back before the error propagates.
-    """
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-        os.replace(target, old)
-    try:
-        os.replace(staging, target)
-    except BaseException:
-        if old is not None:
-            os.replace(old, target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    fsync_dir(target.parent)
 
 
 def _default_cache_dir() -> Path:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
+from pathlib import Path
 
 import pytest
 
-from coursekit.io import atomic_open, write_json
+from coursekit.io import _swap_into_place, atomic_open, write_json
 
 
 def test_write_json_replaces_atomically_with_normal_permissions(tmp_path):
@@ -35,3 +37,23 @@ def test_binary_mode_and_bad_mode(tmp_path):
     assert (tmp_path / "b.bin").read_bytes() == b"\x00\x01"
     with pytest.raises(ValueError, match="mode"), atomic_open(tmp_path / "x", "a"):
         pass
+
+
+def test_failed_swap_restores_old_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    staging, target = tmp_path / "staging", tmp_path / "target"
+    staging.mkdir()
+    target.mkdir()
+    (target / "keep.txt").write_text("old", encoding="utf-8")
+    real_replace = os.replace
+
+    def fail_on_staging(src, dst):
+        if Path(src) == staging:
+            raise OSError("disk full")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", fail_on_staging)
+    with pytest.raises(OSError, match="disk full"):
+        _swap_into_place(staging, target)
+    assert (target / "keep.txt").read_text(encoding="utf-8") == "old"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import unicodedata
 from pathlib import Path
@@ -27,7 +26,6 @@ from coursekit.tokenizer import (
     _default_ranks_path,
     _merge_pair,
     _read_ranks,
-    _swap_into_place,
     build_qwen25_tokenizer,
     load_qwen25_tokenizer,
 )
@@ -288,26 +286,6 @@ def test_build_replaces_existing_directory(tmp_path: Path) -> None:
     assert {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"} <= {
         p.name for p in out.iterdir()
     }
-
-
-def test_failed_swap_restores_old_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    staging, target = tmp_path / "staging", tmp_path / "target"
-    staging.mkdir()
-    target.mkdir()
-    (target / "keep.txt").write_text("old", encoding="utf-8")
-    real_replace = os.replace
-
-    def fail_on_staging(src, dst):
-        if Path(src) == staging:
-            raise OSError("disk full")
-        real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", fail_on_staging)
-    with pytest.raises(OSError, match="disk full"):
-        _swap_into_place(staging, target)
-    assert (target / "keep.txt").read_text(encoding="utf-8") == "old"
 
 
 # --- bad input -----------------------------------------------------------------------------

@@ -12,12 +12,8 @@ targeting) and by the phase 3 enhancements (DESIGN.md).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -30,7 +26,7 @@ from torch import Tensor, nn
 from coursekit.adapters.config import AdapterConfig, BaseQuantization, layer_index
 from coursekit.adapters.inject import ADAPTER_CLASSES, AdapterLinear, adapter_modules, apply
 from coursekit.errors import CoursekitError
-from coursekit.io import fsync_dir, write_json
+from coursekit.io import atomic_directory, write_json
 
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
@@ -125,26 +121,6 @@ def to_peft_config(config: AdapterConfig, base_model_name_or_path: str | None) -
     }
 
 
-@contextlib.contextmanager
-def _atomic_directory(target: Path) -> Iterator[Path]:
-    """Yield a fresh sibling temp directory; on success it replaces ``target`` by a rename."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        yield staging
-        fsync_dir(staging)
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-            os.replace(target, retired / target.name)
-            os.replace(staging, target)
-            shutil.rmtree(retired)
-        else:
-            os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    fsync_dir(target.parent)
-
-
 def save_adapter(
     model: nn.Module,
     directory: str | os.PathLike[str],
@@ -168,7 +144,7 @@ def save_adapter(
     config = adapter_config_of(model)
     base_name = base_model_name_or_path or getattr(model, "name_or_path", None) or None
     target = Path(directory)
-    with _atomic_directory(target) as staging:
+    with atomic_directory(target) as staging:
         write_json(staging / CONFIG_FILE, to_peft_config(config, base_name))
         save_file(peft_state_dict(model), str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
     return target

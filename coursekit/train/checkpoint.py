@@ -19,17 +19,14 @@ Guide: docs/training.md (enhancement J, checkpoint resume).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import random
 import re
 import shutil
-import tempfile
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +35,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from coursekit.errors import CoursekitError, CoursekitWarning
-from coursekit.io import fsync_dir, write_json
+from coursekit.io import atomic_directory, write_json
 from coursekit.train.config import TrainConfig
 
 STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -62,36 +59,6 @@ def check_same_config(saved: TrainConfig, current: TrainConfig, where: str) -> N
             f"{where} was trained with a different configuration ({listed}); resume with the "
             "original settings or start a new run directory"
         )
-
-
-@contextlib.contextmanager
-def staged_directory(target: Path) -> Iterator[Path]:
-    """Yield a hidden temporary sibling of ``target``; on success rename it to ``target``.
-
-    On an exception the sibling is deleted and ``target`` (if any) is left untouched.
-    """
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        yield staging
-        for path in sorted(staging.rglob("*"), reverse=True):
-            _fsync_path(path)
-        fsync_dir(staging)
-        if target.exists():
-            retired = staging.with_name(f"{staging.name}.old")
-            os.replace(target, retired)
-            shutil.rmtree(retired)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    fsync_dir(target.parent)
-
-
-def _fsync_path(path: Path) -> None:
-    if path.is_dir():
-        fsync_dir(path)
-        return
-    with path.open("rb") as handle:
-        os.fsync(handle.fileno())
 
 
 def _sha256(path: Path) -> str:
@@ -241,7 +208,7 @@ class Checkpointer:
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.directory / f"step-{trainer.step}"
         try:
-            with staged_directory(target) as staging:
+            with atomic_directory(target) as staging:
                 write_checkpoint(staging, trainer)
         except OSError as error:
             previous = next((p.name for p in self.steps() if p != target), "none")

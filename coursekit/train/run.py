@@ -25,9 +25,9 @@ import yaml
 
 from coursekit.data.prompts import EncodedExample
 from coursekit.errors import CoursekitError
-from coursekit.io import atomic_open, write_json
+from coursekit.io import atomic_directory, atomic_open, write_json
 from coursekit.train.callbacks import Callback, MetricsLogger
-from coursekit.train.checkpoint import Checkpointer, ConfigMismatchError, restore, staged_directory
+from coursekit.train.checkpoint import Checkpointer, ConfigMismatchError, restore
 from coursekit.train.config import TrainConfig
 from coursekit.train.loop import Trainer
 from coursekit.train.spec import RunSpec, load_spec
@@ -97,7 +97,7 @@ def _save_final(model: torch.nn.Module, out: Path) -> Path:
 
     if next(adapter_modules(model), None) is not None:
         return save_adapter(model, out / "adapter")
-    with staged_directory(out / "model") as staging:
+    with atomic_directory(out / "model") as staging:
         model.save_pretrained(staging)
     return out / "model"
 

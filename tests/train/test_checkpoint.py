@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from coursekit.errors import CoursekitError
+from coursekit.io import atomic_directory
 from coursekit.train import checkpoint as ckpt
 from coursekit.train.checkpoint import (
     Checkpointer,
@@ -20,7 +21,6 @@ from coursekit.train.checkpoint import (
     restore,
     rng_states,
     set_rng_states,
-    staged_directory,
     verify,
 )
 from coursekit.train.config import TrainConfig
@@ -131,14 +131,14 @@ def test_rng_states_round_trip() -> None:
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
 
 
-def test_staged_directory_replaces_atomically_and_cleans_up(tmp_path) -> None:
+def test_atomic_directory_replaces_atomically_and_cleans_up(tmp_path) -> None:
     target = tmp_path / "out"
-    with staged_directory(target) as staging:
+    with atomic_directory(target) as staging:
         (staging / "a").write_text("1")
-    with staged_directory(target) as staging:
+    with atomic_directory(target) as staging:
         (staging / "b").write_text("2")
     assert [p.name for p in target.iterdir()] == ["b"]
-    with pytest.raises(RuntimeError), staged_directory(target) as staging:
+    with pytest.raises(RuntimeError), atomic_directory(target) as staging:
         (staging / "c").write_text("3")
         raise RuntimeError("boom")
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
