@@ -64,7 +64,7 @@ QWEN25_SPECIAL_TOKENS: Mapping[str, int] = MappingProxyType(
 )
 # Qwen2.5 flags only ids 151643..151656 "special" (skipped by skip_special_tokens=True); the
 # tool-call, FIM and repo tokens (151657..151664) are added but not special.
-_LAST_SPECIAL_ID = 151_656
+_LAST_SPECIAL_INDEX = 13
 
 #: Qwen2.5-(Coder-)Instruct's ChatML template, verbatim from its tokenizer_config.json.
 QWEN25_CHAT_TEMPLATE = r"""{%- if tools %}
@@ -218,7 +218,14 @@ def _backend_tokenizer(ranks: Mapping[bytes, int]) -> Tokenizer:
         for token, rank in by_rank
         if len(token) > 1
     ]
-    tok = Tokenizer(BPE(vocab=vocab, merges=merges, fuse_unk=False, byte_fallback=False))
+    tok = qwen2_pipeline(BPE(vocab=vocab, merges=merges, fuse_unk=False, byte_fallback=False))
+    add_special_tokens(tok)
+    return tok
+
+
+def qwen2_pipeline(model: Any) -> Tokenizer:
+    """Wrap a BPE ``model`` in Qwen2's pipeline: NFC, split regex + ByteLevel, ByteLevel decoder."""
+    tok = Tokenizer(model)
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
@@ -230,29 +237,41 @@ def _backend_tokenizer(ranks: Mapping[bytes, int]) -> Tokenizer:
         add_prefix_space=False, trim_offsets=False, use_regex=False
     )
     tok.decoder = decoders.ByteLevel()
-    tok.add_tokens(
-        [
-            AddedToken(name, special=token_id <= _LAST_SPECIAL_ID, normalized=False)
-            for name, token_id in QWEN25_SPECIAL_TOKENS.items()
-        ]
-    )
     return tok
 
 
-def _tokenizer_config() -> dict[str, Any]:
-    """Return tokenizer_config.json's content, as in Qwen2.5-Coder-0.5B-Instruct."""
+def add_special_tokens(tok: Tokenizer) -> dict[str, int]:
+    """Append Qwen2.5's 22 added tokens, in Qwen's order, after ``tok``'s base vocabulary.
+
+    Returns:
+        Each added token's id (base vocabulary size + its index in Qwen's list).
+    """
+    tok.add_tokens(
+        [
+            AddedToken(name, special=i <= _LAST_SPECIAL_INDEX, normalized=False)
+            for i, name in enumerate(_SPECIAL_NAMES)
+        ]
+    )
+    return {name: tok.token_to_id(name) for name in _SPECIAL_NAMES}
+
+
+def tokenizer_config(special_ids: Mapping[str, int] = QWEN25_SPECIAL_TOKENS) -> dict[str, Any]:
+    """Return tokenizer_config.json's content, as in Qwen2.5-Coder-0.5B-Instruct.
+
+    Args:
+        special_ids: the id of each of Qwen's 22 added tokens (Qwen2.5's own by default).
+    """
+    special = set(_SPECIAL_NAMES[: _LAST_SPECIAL_INDEX + 1])
     added = {
         str(i): dict(content=name, lstrip=False, normalized=False, rstrip=False,
-                     single_word=False, special=i <= _LAST_SPECIAL_ID)
-        for name, i in QWEN25_SPECIAL_TOKENS.items()
+                     single_word=False, special=name in special)
+        for name, i in special_ids.items()
     }  # fmt: skip
     return {
         "add_bos_token": False,
         "add_prefix_space": False,
         "added_tokens_decoder": added,
-        "additional_special_tokens": [
-            name for name, i in QWEN25_SPECIAL_TOKENS.items() if 151_644 <= i <= _LAST_SPECIAL_ID
-        ],
+        "additional_special_tokens": [name for name in _SPECIAL_NAMES[1 : _LAST_SPECIAL_INDEX + 1]],
         "bos_token": None,
         "chat_template": QWEN25_CHAT_TEMPLATE,
         "clean_up_tokenization_spaces": False,
@@ -293,16 +312,27 @@ def build_qwen25_tokenizer(
     ranks = _read_ranks(Path(ranks_path) if ranks_path is not None else _default_ranks_path())
     backend = _backend_tokenizer(ranks)
     with atomic_directory(target) as staging:
-        backend.save(str(staging / "tokenizer.json"))
-        write_json(staging / "tokenizer_config.json", _tokenizer_config())
-        write_json(
-            staging / "special_tokens_map.json",
-            {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"},
-        )
+        write_tokenizer_files(backend, staging, QWEN25_SPECIAL_TOKENS)
         (staging / _MARKER).write_text(FORMAT_VERSION + "\n", encoding="utf-8")
-        for path in staging.iterdir():  # mkstemp makes the JSON files owner-only
-            path.chmod(0o644)
     return target
+
+
+def write_tokenizer_files(
+    backend: Tokenizer, directory: Path, special_ids: Mapping[str, int]
+) -> None:
+    """Write tokenizer.json, tokenizer_config.json and special_tokens_map.json into ``directory``.
+
+    The three files ``AutoTokenizer.from_pretrained`` reads for a Qwen2 fast tokenizer
+    (readable by everyone: ``mkstemp`` would make them owner-only).
+    """
+    backend.save(str(directory / "tokenizer.json"))
+    write_json(directory / "tokenizer_config.json", tokenizer_config(special_ids))
+    write_json(
+        directory / "special_tokens_map.json",
+        {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"},
+    )
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        (directory / name).chmod(0o644)
 
 
 def _default_cache_dir() -> Path:

@@ -55,6 +55,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     text = sub.add_parser("pretrain-text", help="raw Rust source of the training crates")
     text.add_argument("directory", type=Path, help="corpus directory (with manifest.txt)")
     text.add_argument("--out", type=Path, required=True)
+    text.add_argument(
+        "--heldout",
+        action="store_true",
+        help="the validation and test crates' source instead, without files also in training",
+    )
     text.add_argument("--cache", type=Path, default=None)
     text.set_defaults(handler=_pretrain_text)
 
@@ -119,8 +124,11 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _pretrain_text(args: argparse.Namespace) -> int:
-    from coursekit.data.pretrain_text import write_pretrain_text
+    from coursekit.data.pretrain_text import write_heldout_text, write_pretrain_text
 
-    report = write_pretrain_text(args.directory, args.out, cache_dir=args.cache)
+    if not args.heldout:
+        report = write_pretrain_text(args.directory, args.out, cache_dir=args.cache)
+    else:
+        report = write_heldout_text(args.directory, args.out, cache_dir=args.cache)
     print(json.dumps(report, indent=2))
     return 0

@@ -1,19 +1,23 @@
-"""Write the pretraining text of the nano model: raw Rust source of the training crates.
+r"""Write raw Rust source of a corpus's crates: the nano model's pretraining and held-out text.
 
-Only crates of the corpus's ``train`` split are used, so the nano model never pretrains on
-code from the evaluation crates. Every ``.rs`` file under a crate's ``src/`` is included
+By default only crates of the corpus's ``train`` split are used, so the nano model never
+pretrains on code from the evaluation crates; ``splits=("val", "test")`` writes the held-out
+text its perplexity is measured on. Every ``.rs`` file under a crate's ``src/`` is included
 once: files equal after :func:`coursekit.data.dedup.normalise` (comments and whitespace
-ignored) are written only the first time. Each file starts with a ``// <crate>/<path>``
-line. The output is large (tens of MB) and is not committed.
+ignored) are written only the first time, and ``exclude`` drops files already seen elsewhere
+(the held-out text excludes every file that is also in the training text). Each document is
+``// <crate>/<path>\\n<source>\\n`` followed by :data:`DOCUMENT_SEPARATOR`, the way Qwen's
+pretraining joins documents. The output is large (tens of MB) and is not committed.
 
 Example:
     >>> write_pretrain_text("data/corpus", "pretrain.rs")  # doctest: +SKIP
-    {'crates': 612, 'files': 5210, 'duplicates': 180, 'bytes': 41234567}
+    {'crates': 579, 'files': 6869, 'duplicates': 49, 'excluded': 0, 'bytes': 72105087}
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from coursekit.data.corpus import load_splits
@@ -24,33 +28,40 @@ from coursekit.io import atomic_open
 
 MAX_FILE_BYTES = 200_000
 """Larger source files (generated tables, mostly) are skipped."""
+DOCUMENT_SEPARATOR = "<|endoftext|>"
+"""Written after every document (Qwen's end-of-text token, a special token of its tokenizer)."""
 
 
 def write_pretrain_text(
     corpus_dir: str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
+    splits: Collection[str] = ("train",),
+    exclude: Collection[str] = frozenset(),
     cache_dir: str | Path | None = None,
 ) -> dict[str, int]:
-    """Write the deduplicated source of the training-split crates of a corpus to ``out``.
+    """Write the deduplicated source of the crates of ``splits`` of a corpus to ``out``.
 
     Args:
-        corpus_dir: a corpus directory with ``train.jsonl.gz`` and ``manifest.txt``.
+        corpus_dir: a corpus directory with ``<split>.jsonl.gz`` and ``manifest.txt``.
         out: the text file to write (atomically).
+        splits: whose crates to include.
+        exclude: dedup digests (``digest(normalise(source))``) of files to leave out.
         cache_dir: the Debian crate cache (default: see :mod:`coursekit.data.sources`).
 
     Returns:
-        Counts: ``crates``, ``files`` written, ``duplicates`` skipped, ``bytes``.
+        Counts: ``crates``, ``files`` written, ``duplicates`` and ``excluded`` skipped, ``bytes``.
 
     Example:
         >>> write_pretrain_text(corpus, tmp / "pretrain.rs")["crates"]  # doctest: +SKIP
         3
     """
     directory = Path(corpus_dir)
-    crates = {s.crate for s in load_splits(directory)["train"]}
+    loaded = load_splits(directory)
+    crates = {s.crate for split in splits for s in loaded[split]}
     entries = [e for e in read_manifest(directory / "manifest.txt") if e.crate in crates]
     seen: set[str] = set()
-    counts = {"crates": len(entries), "files": 0, "duplicates": 0, "bytes": 0}
+    counts = {"crates": len(entries), "files": 0, "duplicates": 0, "excluded": 0, "bytes": 0}
     with atomic_open(out, "w") as handle:
         for crate, _ in crates_for_manifest(entries, cache_dir=cache_dir):
             for path in sorted((crate.root / "src").rglob("*.rs")):
@@ -58,12 +69,45 @@ def write_pretrain_text(
                     continue
                 text = path.read_bytes().decode("utf-8", errors="replace")
                 key = digest(normalise(text))
-                if key in seen:
-                    counts["duplicates"] += 1
+                if key in seen or key in exclude:
+                    counts["duplicates" if key in seen else "excluded"] += 1
                     continue
                 seen.add(key)
-                chunk = f"// {crate.name}/{path.relative_to(crate.root).as_posix()}\n{text}\n"
+                header = f"// {crate.name}/{path.relative_to(crate.root).as_posix()}"
+                chunk = f"{header}\n{text}\n{DOCUMENT_SEPARATOR}"
                 handle.write(chunk)
                 counts["files"] += 1
                 counts["bytes"] += len(chunk.encode("utf-8"))
     return counts
+
+
+def read_documents(path: str | os.PathLike[str]) -> Iterator[str]:
+    """Yield the documents of a file written by :func:`write_pretrain_text` (header included)."""
+    text = Path(path).read_text(encoding="utf-8")
+    for document in text.split(DOCUMENT_SEPARATOR):
+        if document.strip():
+            yield document
+
+
+def write_heldout_text(
+    corpus_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    cache_dir: str | Path | None = None,
+) -> dict[str, int]:
+    """Write the validation and test crates' source, without any file of the training text.
+
+    The training crates' digests are computed from their sources (nothing is written for them).
+    """
+    directory = Path(corpus_dir)
+    train_crates = {s.crate for s in load_splits(directory)["train"]}
+    entries = [e for e in read_manifest(directory / "manifest.txt") if e.crate in train_crates]
+    train = {
+        digest(normalise(path.read_bytes().decode("utf-8", errors="replace")))
+        for crate, _ in crates_for_manifest(entries, cache_dir=cache_dir)
+        for path in (crate.root / "src").rglob("*.rs")
+        if path.is_file() and path.stat().st_size <= MAX_FILE_BYTES
+    }
+    return write_pretrain_text(
+        directory, out, splits=("val", "test"), exclude=train, cache_dir=cache_dir
+    )
