@@ -75,8 +75,8 @@ def _tokenizer(args: argparse.Namespace) -> int:
 
 def _add_baseline(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("baseline", help="run the Phase 1 baseline LoRA fine-tune")
-    parser.add_argument("--model", default="tiny", help="tiny | bundled name | hub id | dir")
-    parser.add_argument("--data", default="", help="split directory (default: the seed set)")
+    parser.add_argument("--model", default="nano", help="nano | tiny | bundled name | hub id | dir")
+    parser.add_argument("--data", default="", help="split directory (default: data/corpus)")
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--alpha", type=float, default=16.0)
     parser.add_argument("--dropout", type=float, default=0.0)
@@ -98,6 +98,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "coursekit.data.corpus_cli",
     "coursekit.train.cli",
     "coursekit.memory.cli",
+    "coursekit.nano.cli",
 )
 
 

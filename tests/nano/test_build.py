@@ -1,0 +1,106 @@
+"""`build_nano` end to end on the fixture crates, resume, the card and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from coursekit.cli import main
+from coursekit.errors import CoursekitError
+from coursekit.nano.build import build_nano
+from coursekit.nano.card import loss_table
+from tests.nano.conftest import MICRO
+
+
+def test_build_writes_a_loadable_checkpoint_with_card(micro_build: tuple) -> None:
+    out, report, _, lines = micro_build
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+            "README.md", "loss.png", "build.json"} <= names  # fmt: skip
+    model = AutoModelForCausalLM.from_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert type(model).__name__ == "Qwen2ForCausalLM" and len(tokenizer) == MICRO.vocab_size
+    assert sum(p.numel() for p in model.parameters()) == MICRO.parameter_count()
+    assert json.loads((out / "build.json").read_text()) == json.loads(json.dumps(report))
+    assert report["pretrain"]["steps"] == MICRO.steps
+    assert report["data"]["licenses"] == {"MIT OR Apache-2.0": 1}
+    assert set(report["seconds"]) == {
+        "text",
+        "tokenizer",
+        "encode",
+        "pretrain",
+        "evaluate",
+        "total",
+    }
+    assert lines[0] == "nano build: text..." and lines[-1].startswith("nano build: wrote ")
+
+
+def test_card_reports_the_measured_numbers(micro_build: tuple) -> None:
+    out, report, _, _ = micro_build
+    card = (out / "README.md").read_text()
+    evaluation = report["evaluation"]
+    assert f"| Qwen2.5-Coder-nano | {evaluation['perplexity']:.2f} |" in card
+    assert f"{evaluation['perplexity_unigram']:.2f}" in card
+    assert f"{report['pretrain']['parameters']:,}" in card
+    assert "| MIT OR Apache-2.0 | 1 |" in card and "![loss curve](loss.png)" in card
+    assert (out / "loss.png").read_bytes()[1:4] == b"PNG"
+
+
+def test_training_moved_the_weights_and_the_loss(micro_build: tuple) -> None:
+    out, report, work, _ = micro_build
+    start = AutoModelForCausalLM.from_pretrained(work / "init").state_dict()
+    end = AutoModelForCausalLM.from_pretrained(out).state_dict()
+    assert any(not torch.equal(start[k], end[k]) for k in start)
+    evaluation = report["evaluation"]
+    assert evaluation["perplexity"] < evaluation["perplexity_initial"]
+
+
+def test_rebuild_needs_resume_and_resume_reuses_stages(
+    micro_build: tuple, fixture_corpus: Path
+) -> None:
+    out, report, _work, _ = micro_build
+    with pytest.raises(CoursekitError, match=r"holds an earlier build; pass --resume"):
+        build_nano(fixture_corpus, out, config=MICRO, log=lambda _: None)
+    again = build_nano(fixture_corpus, out, config=MICRO, resume=True, log=lambda _: None)
+    assert again["text"] == again["tokenizer"] == {"reused": True}
+    assert again["evaluation"]["perplexity"] == report["evaluation"]["perplexity"]
+
+
+def test_build_is_reproducible(micro_build: tuple, fixture_corpus: Path, tmp_path: Path) -> None:
+    out, _, _, _ = micro_build
+    build_nano(fixture_corpus, tmp_path / "nano", config=MICRO, log=lambda _: None)
+    assert (tmp_path / "nano" / "model.safetensors").read_bytes() == (
+        out / "model.safetensors"
+    ).read_bytes()
+
+
+def test_too_little_text_is_a_clear_error(fixture_corpus: Path, tmp_path: Path) -> None:
+    import dataclasses
+
+    config = dataclasses.replace(MICRO, seq_len=8192, max_position_embeddings=8192)
+    with pytest.raises(CoursekitError, match=r"rows of seq_len=8192; lower seq_len or add crates"):
+        build_nano(fixture_corpus, tmp_path / "n", config=config, log=lambda _: None)
+
+
+def test_loss_table_means_between_marks() -> None:
+    rows = [{"step": s, "loss": float(s)} for s in range(1, 5)] + [{"step": 4, "val_loss": 9.0}]
+    assert loss_table(rows, points=2) == [(2, 1.5, None), (4, 3.5, 9.0)]
+    assert loss_table([], points=3) == []
+
+
+def test_cli_build_and_info(fixture_corpus: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "m"
+    args = ["nano", "build", "--corpus", str(fixture_corpus), "--out", str(out), "--steps", "2",
+            "--hidden-size", "16", "--num-hidden-layers", "1", "--vocab-size", "300",
+            "--seq-len", "16", "--micro-batch-size", "2"]  # fmt: skip
+    assert main(args) == 0
+    assert "perplexity" in capsys.readouterr().out
+    assert main(["nano", "info", "--model", str(out)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["pretrain"]["steps"] == 2 and "completions" not in info["evaluation"]
+    assert main(["nano", "info", "--model", str(tmp_path)]) == 2
+    assert "build.json does not exist" in capsys.readouterr().err
