@@ -13,7 +13,7 @@ from coursekit.data.corpus import Sample, load_splits
 from coursekit.data.datasheet import write_datasheet
 from coursekit.data.extract import extract_crate
 from coursekit.data.manifest import read_manifest
-from coursekit.data.pretrain_text import write_pretrain_text
+from coursekit.data.pretrain_text import read_documents, write_pretrain_text
 from coursekit.data.sources import discover_crates, read_crate
 from coursekit.data.stats import corpus_stats
 from coursekit.data.verify import is_self_contained, verify_samples
@@ -124,9 +124,8 @@ def test_pretrain_text_uses_only_training_crates(built: tuple[Path, dict], tmp_p
     counts = write_pretrain_text(out, tmp_path / "pretrain.rs")
     text = (tmp_path / "pretrain.rs").read_text()
     headers = {
-        line.split()[1].split("/")[0]
-        for line in text.splitlines()
-        if line.startswith("// ") and "/src/" in line
+        doc.split("\n", 1)[0].split()[1].split("/")[0]
+        for doc in read_documents(tmp_path / "pretrain.rs")
     }
     assert headers == train_crates
     assert counts["crates"] == len(train_crates) and counts["bytes"] == len(text.encode())
