@@ -83,7 +83,8 @@ def _pretrain_stage(work: Path, config: NanoConfig, data: dict[str, Any], resume
         model, data["train_rows"], data["eval_rows"], spec.train, out,
         pad_id=tokenizer.pad_token_id, resume=resume,
     )  # fmt: skip
-    kept = {k: summary[k] for k in ("steps", "train_seconds", "target_tokens", "val_loss")}
+    names = ("steps", "train_seconds", "target_tokens", "val_loss", "resumed_from")
+    kept = {k: summary[k] for k in names}
     return {**kept, "parameters": sum(p.numel() for p in model.parameters())}
 
 
@@ -195,5 +196,6 @@ def _save(work: Path, out: Path, report: dict[str, Any]) -> None:
         for source in (work / "pretrain" / "model", work / "tokenizer"):
             for path in source.iterdir():
                 shutil.copy2(path, staging / path.name)
+                (staging / path.name).chmod(0o644)  # the run's files may be owner-only
         write_json(staging / "build.json", report)
         write_card(staging, work / "pretrain" / "metrics.jsonl", report)

@@ -20,16 +20,19 @@ from coursekit.train.callbacks import read_metrics
 def loss_table(
     rows: Sequence[Mapping[str, Any]], points: int = 9
 ) -> list[tuple[int, float | None, float | None]]:
-    """Return (step, train loss, validation loss) at about ``points`` evenly spaced steps.
+    """Return (step, train loss, validation loss) at each evaluation step after 0.
 
-    Train loss is the mean of the logged steps since the previous point.
+    Without evaluations, at about ``points`` evenly spaced steps. Train loss is the mean of
+    the logged steps since the previous row.
 
     Example:
-        >>> loss_table([{"step": 1, "loss": 4.0}, {"step": 2, "loss": 2.0, "val_loss": 3.0}], 1)
+        >>> loss_table([{"step": 1, "loss": 4.0}, {"step": 2, "loss": 2.0, "val_loss": 3.0}])
         [(2, 3.0, 3.0)]
     """
     last = max((int(r["step"]) for r in rows), default=0)
-    marks = sorted({round(last * (i + 1) / points) for i in range(points)} - {0})
+    marks = sorted({int(r["step"]) for r in rows if "val_loss" in r} - {0}) or sorted(
+        {round(last * (i + 1) / points) for i in range(points)} - {0}
+    )
     table, previous = [], 0
     for mark in marks:
         losses = [r["loss"] for r in rows if "loss" in r and previous < r["step"] <= mark]
@@ -83,7 +86,7 @@ def _architecture(report: Mapping[str, Any]) -> list[str]:
         f"| attention | {c['num_attention_heads']} query heads, {c['num_key_value_heads']} "
         "key/value heads (grouped-query), q/k/v bias |",
         f"| MLP | SwiGLU, {c['intermediate_size']} |",
-        f"| position | RoPE θ = {c['rope_theta']:g}, max {c['max_position_embeddings']} |",
+        f"| position | RoPE θ = {c['rope_theta']:,.0f}, max {c['max_position_embeddings']} |",
         "| norm | RMSNorm, ε = 1e-6 |",
         "| embeddings | tied input/output |",
         f"| tokenizer | byte-level BPE, {c['vocab_size']:,} ids (Qwen2 split regex, Qwen2.5's "
@@ -140,14 +143,13 @@ def _evaluation(report: Mapping[str, Any]) -> list[str]:
     examples = []
     for c in shown:
         verdict = "parses" if c["parses"] else "does not parse"
-        examples += [
-            f"Completion ({verdict}):",
-            "",
-            "```rust",
-            c["prompt"] + c["completion"],
-            "```",
-            "",
-        ]
+        lines = (c["prompt"] + c["completion"]).splitlines()
+        cut = (
+            ["// … (the rest is cut in this card; build.json has it all)"]
+            if len(lines) > 16
+            else []
+        )
+        examples += [f"Completion ({verdict}):", "", "```rust", *lines[:16], *cut, "```", ""]
     n = len(e["completions"])
     return [
         "## Evaluation", "",
@@ -169,10 +171,18 @@ def _evaluation(report: Mapping[str, Any]) -> list[str]:
 def _reproduce(report: Mapping[str, Any]) -> list[str]:
     seconds = report["seconds"]
     stages = ", ".join(f"{k} {v / 60:.1f} min" for k, v in seconds.items() if k != "total")
+    resumed = report["pretrain"].get("resumed_from")
+    note = (
+        f" It resumed the pretraining from {resumed}, so these times leave out the earlier runs;"
+        f" the pretraining's training time over all runs is "
+        f"{report['pretrain']['train_seconds'] / 60:.1f} minutes."
+        if resumed
+        else ""
+    )
     return [
         "## Reproduce", "",
         "```bash", "coursekit nano build            # data/corpus → data/models/qwen2.5-coder-nano",
         "```", "",
         f"This build took {seconds['total'] / 60:.1f} minutes ({stages}) on the machine it ran on "
-        f"({report['machine']}).",
+        f"({report['machine']}).{note}",
     ]  # fmt: skip

@@ -87,8 +87,10 @@ def test_too_little_text_is_a_clear_error(fixture_corpus: Path, tmp_path: Path) 
 
 
 def test_loss_table_means_between_marks() -> None:
-    rows = [{"step": s, "loss": float(s)} for s in range(1, 5)] + [{"step": 4, "val_loss": 9.0}]
-    assert loss_table(rows, points=2) == [(2, 1.5, None), (4, 3.5, 9.0)]
+    rows = [{"step": s, "loss": float(s)} for s in range(1, 5)]
+    assert loss_table(rows, points=2) == [(2, 1.5, None), (4, 3.5, None)]
+    evaluated = [{"step": 0, "val_loss": 9.5}, *rows, {"step": 4, "val_loss": 9.0}]
+    assert loss_table(evaluated, points=2) == [(4, 2.5, 9.0)]
     assert loss_table([], points=3) == []
 
 
