@@ -41,8 +41,9 @@ Targets = Literal["qv", "attention", "mlp", "all-linear"]
 class BaselineConfig:
     """Settings of the Phase 1 baseline fine-tune (defaults: ≤ 3 minutes on 2 CPU cores)."""
 
-    model: str = "tiny"
-    """``tiny``, a bundled model, a preset, a hub id or a checkpoint directory."""
+    model: str = "nano"
+    """``nano`` (bundled, pretrained), ``tiny`` (random), a bundled model, a preset, a hub id or
+    a checkpoint directory."""
     data: str = ""
     """Directory with ``train/val/test.jsonl[.gz]``; empty means the committed corpus
     (``data/corpus``) when present, else the bundled seed set."""

@@ -31,7 +31,10 @@ PINNED_PACKAGES = ("transformers", "peft", "bitsandbytes", "accelerate")
 MIN_RAM_GIB = 8.0
 MIN_DISK_GIB = 5.0
 NO_CUDA = "no CUDA GPU: training runs on CPU (slower); the course's defaults are sized for CPU"
-NO_MODEL_FIX = "use --model tiny (a random 2-layer Qwen2 built on the fly)"
+NO_MODEL_FIX = (
+    "restore it with `git checkout -- data/models`, rebuild it with `coursekit nano build` "
+    "(about an hour on 2 cores), or use --model tiny (random weights)"
+)
 REINSTALL = "`make baseline` reinstalls the pinned dependencies"
 _SEVERITY: dict[str, int] = {"OK": 0, "WARN": 1, "FAIL": 2}
 _COLORS: dict[str, str] = {"OK": "#1a7f37", "WARN": "#9a6700", "FAIL": "#cf222e"}
@@ -230,7 +233,7 @@ def _check_models(probes: Probes, disk_path: Path) -> Check:
     configs = sorted(root.glob("*/config.json")) if root.is_dir() else []
     models = [config.parent.name for config in configs if config.is_file()]
     if not models:
-        detail = f"no bundled pretrained model yet in {root}"
+        detail = f"the default model qwen2.5-coder-nano is missing from {root}"
         return Check(name="bundled models", status="WARN", detail=detail, fix=NO_MODEL_FIX)
     return Check(name="bundled models", status="OK", detail=", ".join(models))
 

@@ -270,6 +270,14 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+NANO = "qwen2.5-coder-nano"
+"""Directory name of the bundled pretrained model under ``data/models/`` (alias ``nano``)."""
+ALIASES: dict[str, str] = {"nano": NANO}
+"""Short model names accepted by ``--model``."""
+DEFAULT_MODEL = "nano"
+"""The model notebooks and the CLI use unless told otherwise."""
+
+
 def bundled_models() -> dict[str, Path]:
     """Map the name of each bundled model under ``data/models/`` to its directory."""
     root = repo_root() / "data" / "models"
@@ -281,11 +289,14 @@ def bundled_models() -> dict[str, Path]:
 def resolve_model(name_or_path: str | os.PathLike[str]) -> str:
     """Turn a model name into what ``from_pretrained`` takes: a directory or a hub id.
 
-    ``"tiny"`` builds (once, in the cache) the random 2-layer model; the name of a bundled
-    model (a directory under ``data/models/``) and a preset name such as
+    ``"tiny"`` builds (once, in the cache) the random 2-layer model; ``"nano"`` and the name
+    of a bundled model (a directory under ``data/models/``) and a preset name such as
     ``"qwen2.5-coder-0.5b"`` (its hub id) are translated; anything else is returned as is.
+
+    Raises:
+        CoursekitError: ``"nano"`` while ``data/models/qwen2.5-coder-nano`` is missing.
     """
-    name = os.fspath(name_or_path)
+    name = ALIASES.get(os.fspath(name_or_path), os.fspath(name_or_path))
     if name == "tiny":
         target = cache_root() / "models" / "tiny-qwen2-v1"
         if not (target / "model.safetensors").is_file():
@@ -296,6 +307,11 @@ def resolve_model(name_or_path: str | os.PathLike[str]) -> str:
     bundled = bundled_models()
     if name in bundled:
         return str(bundled[name])
+    if name == NANO:
+        raise CoursekitError(
+            f"the bundled model {repo_root() / 'data' / 'models' / NANO} is missing; restore it "
+            "with `git checkout -- data/models` or rebuild it with `coursekit nano build`"
+        )
     if name in PRESETS:
         return PRESETS[name].hub_id
     return name

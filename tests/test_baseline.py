@@ -71,8 +71,8 @@ def test_short_run_measures_everything_and_saves(tmp_path, tiny_dir):
     assert [r["step"] for r in result.history if "val_loss" in r] == [0, 2, 3]
     assert metrics["val_loss_start"] == result.history[0]["val_loss"]
     assert math.isclose(metrics["val_perplexity"], math.exp(metrics["val_loss_end"]))
-    # rank 8 on q (64→64) and v (64→32) in 2 layers: 2·8·(64+64 + 64+32) = 3,584.
-    assert metrics["trainable_parameters"] == 3584
+    # nano: rank 8 on q (256→256) and v (256→128) in 4 layers: 4·8·(256+256 + 256+128) = 28,672.
+    assert metrics["trainable_parameters"] == 28672
     assert metrics["total_parameters"] > metrics["trainable_parameters"]
     assert metrics["tokens_per_second"] > 0 and metrics["wall_seconds"] >= metrics["train_seconds"]
     assert metrics["peak_memory_bytes"] > 0

@@ -166,12 +166,16 @@ def test_hub_reachable_honours_offline_and_sockets(monkeypatch):
 def test_resolve_model_names(monkeypatch, tmp_path):
     assert resolve_model("qwen2.5-coder-7b") == "Qwen/Qwen2.5-Coder-7B-Instruct"
     assert resolve_model("org/custom") == "org/custom"
-    (tmp_path / "data" / "models" / "nano").mkdir(parents=True)
-    (tmp_path / "data" / "models" / "nano" / "config.json").write_text("{}")
-    (tmp_path / "data" / "models" / "not-a-model").mkdir()
+    root = tmp_path / "data" / "models"
+    (root / "not-a-model").mkdir(parents=True)
     monkeypatch.setattr(models, "repo_root", lambda: tmp_path)
-    assert models.bundled_models() == {"nano": tmp_path / "data" / "models" / "nano"}
-    assert resolve_model("nano") == str(tmp_path / "data" / "models" / "nano")
+    with pytest.raises(CoursekitError, match=r"qwen2.5-coder-nano is missing; restore it with"):
+        resolve_model("nano")
+    (root / "qwen2.5-coder-nano").mkdir()
+    (root / "qwen2.5-coder-nano" / "config.json").write_text("{}")
+    assert models.bundled_models() == {"qwen2.5-coder-nano": root / "qwen2.5-coder-nano"}
+    assert resolve_model("nano") == resolve_model("qwen2.5-coder-nano")
+    assert resolve_model("nano") == str(root / "qwen2.5-coder-nano")
 
 
 def test_no_bundled_models_directory(monkeypatch, tmp_path):

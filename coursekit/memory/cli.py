@@ -161,8 +161,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_flags(mea)
     mea.add_argument("--steps", type=int, default=2)
     mea.add_argument("--device", default="cpu")
-    # Measuring builds and trains the model: by default the tiny one, in fp32, 2 × 128 tokens.
-    mea.set_defaults(handler=_measure, precision="fp32", model="tiny", batch_size=2, seq_len=128)
+    # Measuring builds and trains the model: by default the bundled nano, fp32, 2 × 128 tokens.
+    mea.set_defaults(handler=_measure, precision="fp32", model="nano", batch_size=2, seq_len=128)
     val = sub.add_parser("validate", help="estimate vs measured on the validation grid")
     val.add_argument("--fast", action="store_true", help="three points instead of the grid")
     val.add_argument("--json", action="store_true")

@@ -33,7 +33,14 @@ from typing import Any, Literal
 from coursekit.adapters import AdapterConfig
 from coursekit.errors import CoursekitError
 from coursekit.memory.estimate import GIB, OVERHEAD, Attention, MemoryBreakdown, Overhead, estimate
-from coursekit.models import PRESETS, preset_config, tiny_qwen2_config
+from coursekit.models import (
+    ALIASES,
+    PRESETS,
+    bundled_models,
+    preset_config,
+    resolve_model,
+    tiny_qwen2_config,
+)
 from coursekit.train.config import TrainConfig
 
 Method = Literal["full", "lora", "qlora"]
@@ -138,18 +145,20 @@ def adapter_for(
 
 
 def model_config_from(name: str) -> Any:
-    """Return the Qwen2Config of a preset, ``tiny``, or a directory's ``config.json``."""
+    """Return the Qwen2Config of a preset, ``tiny``, ``nano``/a bundled model, or a directory's."""
     if name == "tiny":
         return tiny_qwen2_config()
     if name in PRESETS:
         return preset_config(name)
+    if name in ALIASES or name in bundled_models():
+        name = resolve_model(name)
     if Path(name, "config.json").is_file():
         from transformers import AutoConfig
 
         return AutoConfig.from_pretrained(name)
     raise ValueError(
         f"--model {name!r} is neither a preset nor a directory with config.json; use one of "
-        f"{', '.join(PRESETS)}, 'tiny' or a checkpoint directory"
+        f"{', '.join(PRESETS)}, 'tiny', 'nano' or a checkpoint directory"
     )
 
 

@@ -50,7 +50,7 @@ def _targets(text: str) -> str | list[str]:
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add("--model", help="tiny | a bundled model's name | a hub id | a directory")
+    add("--model", help="nano (default) | tiny | a bundled model's name | a hub id | a directory")
     add("--data", help="split directory with train/val/test.jsonl[.gz] (default: data/corpus)")
     add("--method", choices=METHODS, help="lora | dora | qlora (LoRA on NF4) | full")
     add("--rank", type=int)

@@ -28,8 +28,9 @@ METHODS: tuple[str, ...] = ("lora", "dora", "qlora", "full")
 class RunSpec:
     """Everything a run depends on; written to ``config.yaml`` and compared on resume."""
 
-    model: str = "tiny"
-    """``tiny``, a bundled model's name, a hub id or a checkpoint directory."""
+    model: str = "nano"
+    """``nano`` (the bundled pretrained model), ``tiny`` (random), a bundled model's name, a hub
+    id or a checkpoint directory."""
     data: str = ""
     """Directory with ``train/val/test.jsonl[.gz]``; empty: ``data/corpus`` (else the seed set)."""
     method: Method = "lora"
@@ -81,7 +82,7 @@ class RunSpec:
         if isinstance(adapter.get("targets"), list):
             adapter["targets"] = tuple(adapter["targets"])
         return cls(
-            model=str(data.get("model", "tiny")),
+            model=str(data.get("model", "nano")),
             data=str(data.get("data", "")),
             method=data.get("method", "lora"),
             adapter=AdapterConfig(**adapter),

@@ -55,7 +55,7 @@ def test_load_spec_names_the_file(tmp_path) -> None:
 
 
 def test_prepare_output_refuses_to_overwrite_and_lists_differences(tmp_path) -> None:
-    spec = RunSpec(train=TrainConfig(max_steps=3))
+    spec = RunSpec(model="tiny", train=TrainConfig(max_steps=3))
     prepare_output(tmp_path, spec, resume=False)
     assert load_spec(tmp_path / "config.yaml") == spec
     with pytest.raises(CoursekitError, match="already holds a run"):
