@@ -66,8 +66,7 @@ def _pretrain_stage(work: Path, config: NanoConfig, data: dict[str, Any], resume
     from coursekit.train.spec import RunSpec
 
     tokenizer = AutoTokenizer.from_pretrained(work / "tokenizer")
-    special = {name: tokenizer.convert_tokens_to_ids(name) for name in tokenizer.all_special_tokens}
-    special["<|endoftext|>"] = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    special = {"<|endoftext|>": tokenizer.convert_tokens_to_ids("<|endoftext|>")}
     init = work / "init"
     if not (resume and (init / "config.json").is_file()):
         seed_everything(config.seed)
@@ -123,9 +122,7 @@ def build_nano(
     config = config or NanoConfig()
     corpus, out = Path(corpus_dir), Path(out_dir)
     work = Path(work_dir) if work_dir is not None else out.with_name(f".{out.name}.work")
-    if (work / "pretrain" / "config.yaml").exists() and not resume:
-        raise CoursekitError(f"{work} holds an earlier build; pass --resume or remove it")
-    work.mkdir(parents=True, exist_ok=True)
+    _check_work(work, config, resume)
     report: dict[str, Any] = {"config": config.to_dict(), "machine": _machine(), "seconds": {}}
 
     def stage(name: str, run: Callable[[], Any]) -> Any:
@@ -176,6 +173,28 @@ def _encode(work: Path, config: NanoConfig) -> dict[str, Any]:
         "heldout_rows": sample_rows(heldout_rows, config.heldout_rows, config.seed),
         "train_stream": train_stream,
     }
+
+
+def _check_work(work: Path, config: NanoConfig, resume: bool) -> None:
+    """Refuse to overwrite an earlier build, or to resume one made with other settings."""
+    saved = work / "nano-config.json"
+    if saved.exists() and not resume:
+        raise CoursekitError(f"{work} holds an earlier build; pass --resume or remove it")
+    if saved.exists():
+        import json
+
+        before = json.loads(saved.read_text(encoding="utf-8"))
+        differing = {
+            k: (v, config.to_dict()[k]) for k, v in before.items() if config.to_dict()[k] != v
+        }
+        if differing:
+            listed = ", ".join(f"{k}: {a!r} → {b!r}" for k, (a, b) in sorted(differing.items()))
+            raise CoursekitError(
+                f"{saved} was built with other settings ({listed}); resume with the original "
+                "settings or remove the work directory"
+            )
+    work.mkdir(parents=True, exist_ok=True)
+    write_json(saved, config.to_dict())
 
 
 def _machine() -> str:

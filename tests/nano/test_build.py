@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -65,9 +66,18 @@ def test_rebuild_needs_resume_and_resume_reuses_stages(
     out, report, _work, _ = micro_build
     with pytest.raises(CoursekitError, match=r"holds an earlier build; pass --resume"):
         build_nano(fixture_corpus, out, config=MICRO, log=lambda _: None)
+    other = dataclasses.replace(MICRO, steps=5, vocab_size=320)
+    with pytest.raises(
+        CoursekitError, match=r"other settings \(steps: 4 → 5, vocab_size: 300 → 320\)"
+    ):
+        build_nano(fixture_corpus, out, config=other, resume=True, log=lambda _: None)
     again = build_nano(fixture_corpus, out, config=MICRO, resume=True, log=lambda _: None)
     assert again["text"] == again["tokenizer"] == {"reused": True}
     assert again["evaluation"]["perplexity"] == report["evaluation"]["perplexity"]
+    assert (
+        again["pretrain"]["resumed_from"] == "step-4" and report["pretrain"]["resumed_from"] is None
+    )
+    assert "It resumed the pretraining from step-4" in (out / "README.md").read_text()
 
 
 def test_build_is_reproducible(micro_build: tuple, fixture_corpus: Path, tmp_path: Path) -> None:
@@ -79,8 +89,6 @@ def test_build_is_reproducible(micro_build: tuple, fixture_corpus: Path, tmp_pat
 
 
 def test_too_little_text_is_a_clear_error(fixture_corpus: Path, tmp_path: Path) -> None:
-    import dataclasses
-
     config = dataclasses.replace(MICRO, seq_len=8192, max_position_embeddings=8192)
     with pytest.raises(CoursekitError, match=r"rows of seq_len=8192; lower seq_len or add crates"):
         build_nano(fixture_corpus, tmp_path / "n", config=config, log=lambda _: None)
