@@ -431,8 +431,15 @@ def load_tokenizer(name_or_path: str | os.PathLike[str]) -> Any:
 
     source = resolve_model(name_or_path)
     if Path(source).is_dir() and not (Path(source) / "tokenizer_config.json").is_file():
-        from coursekit.tokenizer import load_qwen25_tokenizer
+        from coursekit.tokenizer import QWEN25_SPECIAL_TOKENS, load_qwen25_tokenizer
 
+        vocab = _config_vocab_size(Path(source))
+        if vocab is not None and vocab <= max(QWEN25_SPECIAL_TOKENS.values()):
+            raise CoursekitError(
+                f"{source}: no tokenizer files, and its vocabulary ({vocab}) is smaller than "
+                "Qwen2.5's, so Qwen2.5's tokenizer would not fit; copy the tokenizer files "
+                "(tokenizer.json, tokenizer_config.json) of the model it was trained from into it"
+            )
         return load_qwen25_tokenizer()
     local = Path(source).is_dir()
     try:
@@ -441,6 +448,18 @@ def load_tokenizer(name_or_path: str | os.PathLike[str]) -> Any:
         )
     except OSError as error:
         raise _not_found(source, error) from error
+
+
+def _config_vocab_size(directory: Path) -> int | None:
+    """Return ``vocab_size`` from a checkpoint's config.json (None: absent or unreadable)."""
+    import json
+
+    try:
+        return int(
+            json.loads((directory / "config.json").read_text(encoding="utf-8"))["vocab_size"]
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def model_summary(model: torch.nn.Module, tokenizer: Any = None) -> dict[str, Any]:

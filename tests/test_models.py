@@ -205,6 +205,16 @@ def test_load_tokenizer_falls_back_to_the_offline_qwen_tokenizer(tmp_path):
     assert tokenizer("Hello, world!")["input_ids"] == [9707, 11, 1879, 0]
 
 
+def test_a_bare_checkpoint_with_a_small_vocabulary_names_the_missing_tokenizer(tmp_path):
+    import shutil
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(models.resolve_model("nano") + "/config.json", bare / "config.json")
+    with pytest.raises(CoursekitError, match=r"no tokenizer files, and its vocabulary \(8192\)"):
+        load_tokenizer(bare)
+
+
 def test_model_summary_describes_the_architecture(tiny_dir):
     summary = model_summary(load_model(tiny_dir), load_tokenizer(tiny_dir))
     assert summary["num_hidden_layers"] == 2

@@ -80,7 +80,7 @@ def _pretrain_stage(work: Path, config: NanoConfig, data: dict[str, Any], resume
     model.requires_grad_(True)
     summary = train_run(
         model, data["train_rows"], data["eval_rows"], spec.train, out,
-        pad_id=tokenizer.pad_token_id, resume=resume,
+        pad_id=tokenizer.pad_token_id, resume=resume, tokenizer=tokenizer,
     )  # fmt: skip
     names = ("steps", "train_seconds", "target_tokens", "val_loss", "resumed_from")
     kept = {k: summary[k] for k in names}

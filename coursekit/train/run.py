@@ -92,13 +92,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _save_final(model: torch.nn.Module, out: Path) -> Path:
+def _save_final(model: torch.nn.Module, out: Path, tokenizer: Any = None) -> Path:
     from coursekit.adapters import adapter_modules, save_adapter
 
     if next(adapter_modules(model), None) is not None:
         return save_adapter(model, out / "adapter")
     with atomic_directory(out / "model") as staging:
         model.save_pretrained(staging)
+        if tokenizer is not None:  # a full model loads alone, so it carries its tokenizer
+            tokenizer.save_pretrained(staging)
     return out / "model"
 
 
@@ -114,6 +116,7 @@ def train_run(
     callbacks: Iterable[Callback] = (),
     difficulties: Sequence[float] | None = None,
     accelerator: Any = None,
+    tokenizer: Any = None,
 ) -> dict[str, Any]:
     """Train ``model`` into the run folder ``output`` and return the summary.
 
@@ -133,6 +136,7 @@ def train_run(
         callbacks: more callbacks besides the metrics logger (a dashboard, a progress bar).
         difficulties: one score per training example, for a curriculum.
         accelerator: an ``accelerate.Accelerator`` (``make_accelerator(config)`` when None).
+        tokenizer: saved beside a full model in ``model/`` (adapters never carry one).
     """
     out = Path(output)
     logger = MetricsLogger(out / "metrics.jsonl")
@@ -153,7 +157,7 @@ def train_run(
     summary = trainer.fit(checkpoint=checkpointer)
     summary["resumed_from"] = start[0].name if start else None
     if trainer.accelerator.is_main_process:
-        summary["output"] = str(_save_final(model, out))
+        summary["output"] = str(_save_final(model, out, tokenizer))
         write_json(out / "summary.json", summary)
     trainer.accelerator.wait_for_everyone()
     return summary
@@ -189,6 +193,7 @@ def finetune(
     return train_run(
         loaded.model, loaded.train, loaded.val, spec.train, out, pad_id=loaded.pad_id,
         resume=resume, callbacks=callbacks, difficulties=loaded.difficulties,
+        tokenizer=loaded.tokenizer,
     )  # fmt: skip
 
 

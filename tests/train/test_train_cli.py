@@ -95,6 +95,17 @@ def test_full_fine_tune_with_a_curriculum_end_to_end(tmp_path) -> None:
     assert (tmp_path / "run" / "model" / "config.json").is_file()
 
 
+def test_a_full_fine_tune_of_nano_saves_its_own_tokenizer(tmp_path) -> None:
+    from coursekit.models import load_model, load_tokenizer
+
+    argv = ["train", "--model", "nano", "--method", "full", "--max-steps", "1",
+            "--batch-size", "1", "--seq-len", "256", "--output", str(tmp_path / "run")]  # fmt: skip
+    assert main(argv) == 0
+    saved = tmp_path / "run" / "model"
+    assert len(load_tokenizer(saved)) == len(load_tokenizer("nano")) == 8192
+    assert load_model(saved).config.vocab_size == 8192
+
+
 def test_no_example_fitting_seq_len_is_a_clear_error(tmp_path, capsys) -> None:
     argv = ["train", "--model", "tiny", "--seq-len", "8", "--output", str(tmp_path / "run")]
     assert main(argv) == 2
