@@ -17,13 +17,13 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
 from coursekit.data.corpus import load_splits
 from coursekit.data.dedup import digest, normalise
 from coursekit.data.manifest import read_manifest
-from coursekit.data.sources import crates_for_manifest
+from coursekit.data.sources import CrateSource, crates_for_manifest
 from coursekit.io import atomic_open
 
 MAX_FILE_BYTES = 200_000
@@ -56,28 +56,19 @@ def write_pretrain_text(
         >>> write_pretrain_text(corpus, tmp / "pretrain.rs")["crates"]  # doctest: +SKIP
         3
     """
-    directory = Path(corpus_dir)
-    loaded = load_splits(directory)
-    crates = {s.crate for split in splits for s in loaded[split]}
-    entries = [e for e in read_manifest(directory / "manifest.txt") if e.crate in crates]
     seen: set[str] = set()
-    counts = {"crates": len(entries), "files": 0, "duplicates": 0, "excluded": 0, "bytes": 0}
+    crates = _crates(Path(corpus_dir), splits, cache_dir)
+    counts = {"crates": len(crates), "files": 0, "duplicates": 0, "excluded": 0, "bytes": 0}
     with atomic_open(out, "w") as handle:
-        for crate, _ in crates_for_manifest(entries, cache_dir=cache_dir):
-            for path in sorted((crate.root / "src").rglob("*.rs")):
-                if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
-                    continue
-                text = path.read_bytes().decode("utf-8", errors="replace")
-                key = digest(normalise(text))
-                if key in seen or key in exclude:
-                    counts["duplicates" if key in seen else "excluded"] += 1
-                    continue
-                seen.add(key)
-                header = f"// {crate.name}/{path.relative_to(crate.root).as_posix()}"
-                chunk = f"{header}\n{text}\n{DOCUMENT_SEPARATOR}"
-                handle.write(chunk)
-                counts["files"] += 1
-                counts["bytes"] += len(chunk.encode("utf-8"))
+        for header, text, key in _sources(crates):
+            if key in seen or key in exclude:
+                counts["duplicates" if key in seen else "excluded"] += 1
+                continue
+            seen.add(key)
+            chunk = f"{header}\n{text}\n{DOCUMENT_SEPARATOR}"
+            handle.write(chunk)
+            counts["files"] += 1
+            counts["bytes"] += len(chunk.encode("utf-8"))
     return counts
 
 
@@ -100,14 +91,31 @@ def write_heldout_text(
     The training crates' digests are computed from their sources (nothing is written for them).
     """
     directory = Path(corpus_dir)
-    train_crates = {s.crate for s in load_splits(directory)["train"]}
-    entries = [e for e in read_manifest(directory / "manifest.txt") if e.crate in train_crates]
-    train = {
-        digest(normalise(path.read_bytes().decode("utf-8", errors="replace")))
-        for crate, _ in crates_for_manifest(entries, cache_dir=cache_dir)
-        for path in (crate.root / "src").rglob("*.rs")
-        if path.is_file() and path.stat().st_size <= MAX_FILE_BYTES
-    }
+    train = {key for _, _, key in _sources(_crates(directory, ("train",), cache_dir))}
     return write_pretrain_text(
         directory, out, splits=("val", "test"), exclude=train, cache_dir=cache_dir
     )
+
+
+def _crates(
+    directory: Path, splits: Collection[str], cache_dir: str | Path | None
+) -> list[CrateSource]:
+    """Fetch (or find in the cache) the crates of ``splits``, in manifest order."""
+    loaded = load_splits(directory)
+    names = {s.crate for split in splits for s in loaded[split]}
+    entries = [e for e in read_manifest(directory / "manifest.txt") if e.crate in names]
+    return [crate for crate, _ in crates_for_manifest(entries, cache_dir=cache_dir)]
+
+
+def _sources(crates: Sequence[CrateSource]) -> Iterator[tuple[str, str, str]]:
+    """Yield (``// crate/path`` header, source, dedup digest) of each crate's ``src/**/*.rs``.
+
+    Files over :data:`MAX_FILE_BYTES` are skipped; bytes that are not UTF-8 are replaced.
+    """
+    for crate in crates:
+        for path in sorted((crate.root / "src").rglob("*.rs")):
+            if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
+                continue
+            text = path.read_bytes().decode("utf-8", errors="replace")
+            header = f"// {crate.name}/{path.relative_to(crate.root).as_posix()}"
+            yield header, text, digest(normalise(text))
