@@ -27,7 +27,7 @@ from coursekit.adapters import TARGET_PRESETS, AdapterConfig, apply, trainable_c
 from coursekit.data.corpus import Sample, default_corpus_dir, load_splits
 from coursekit.data.prompts import EncodedExample, encode_example, prompt_text
 from coursekit.io import atomic_open, write_json
-from coursekit.models import count_parameters, load_model, load_tokenizer
+from coursekit.models import DEFAULT_MODEL, count_parameters, load_model, load_tokenizer
 from coursekit.train import BaseCallback, TrainConfig
 from coursekit.train.loop import make_accelerator
 from coursekit.train.optim import peak_memory_bytes
@@ -41,7 +41,7 @@ Targets = Literal["qv", "attention", "mlp", "all-linear"]
 class BaselineConfig:
     """Settings of the Phase 1 baseline fine-tune (defaults: ≤ 3 minutes on 2 CPU cores)."""
 
-    model: str = "nano"
+    model: str = DEFAULT_MODEL
     """``nano`` (bundled, pretrained), ``tiny`` (random), a bundled model, a preset, a hub id or
     a checkpoint directory."""
     data: str = ""

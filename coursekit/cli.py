@@ -74,8 +74,12 @@ def _tokenizer(args: argparse.Namespace) -> int:
 
 
 def _add_baseline(sub: argparse._SubParsersAction) -> None:
+    from coursekit.models import DEFAULT_MODEL
+
     parser = sub.add_parser("baseline", help="run the Phase 1 baseline LoRA fine-tune")
-    parser.add_argument("--model", default="nano", help="nano | tiny | bundled name | hub id | dir")
+    parser.add_argument(
+        "--model", default=DEFAULT_MODEL, help="nano | tiny | bundled name | hub id | dir"
+    )
     parser.add_argument("--data", default="", help="split directory (default: data/corpus)")
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--alpha", type=float, default=16.0)

@@ -278,9 +278,14 @@ DEFAULT_MODEL = "nano"
 """The model notebooks and the CLI use unless told otherwise."""
 
 
+def models_root() -> Path:
+    """Return ``data/models/``, where the bundled models live (one directory each)."""
+    return repo_root() / "data" / "models"
+
+
 def bundled_models() -> dict[str, Path]:
     """Map the name of each bundled model under ``data/models/`` to its directory."""
-    root = repo_root() / "data" / "models"
+    root = models_root()
     if not root.is_dir():
         return {}
     return {p.name: p for p in sorted(root.iterdir()) if (p / "config.json").is_file()}
@@ -309,7 +314,7 @@ def resolve_model(name_or_path: str | os.PathLike[str]) -> str:
         return str(bundled[name])
     if name == NANO:
         raise CoursekitError(
-            f"the bundled model {repo_root() / 'data' / 'models' / NANO} is missing; restore it "
+            f"the bundled model {models_root() / NANO} is missing; restore it "
             "with `git checkout -- data/models` or rebuild it with `coursekit nano build`"
         )
     if name in PRESETS:

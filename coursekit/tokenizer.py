@@ -271,7 +271,7 @@ def tokenizer_config(special_ids: Mapping[str, int] = QWEN25_SPECIAL_TOKENS) -> 
         "add_bos_token": False,
         "add_prefix_space": False,
         "added_tokens_decoder": added,
-        "additional_special_tokens": [name for name in _SPECIAL_NAMES[1 : _LAST_SPECIAL_INDEX + 1]],
+        "additional_special_tokens": list(_SPECIAL_NAMES[1 : _LAST_SPECIAL_INDEX + 1]),
         "bos_token": None,
         "chat_template": QWEN25_CHAT_TEMPLATE,
         "clean_up_tokenization_spaces": False,

@@ -126,9 +126,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _pretrain_text(args: argparse.Namespace) -> int:
     from coursekit.data.pretrain_text import write_heldout_text, write_pretrain_text
 
-    if not args.heldout:
-        report = write_pretrain_text(args.directory, args.out, cache_dir=args.cache)
-    else:
-        report = write_heldout_text(args.directory, args.out, cache_dir=args.cache)
+    write = write_heldout_text if args.heldout else write_pretrain_text
+    report = write(args.directory, args.out, cache_dir=args.cache)
     print(json.dumps(report, indent=2))
     return 0

@@ -31,6 +31,7 @@ from coursekit.memory.planner import (
     model_config_from,
     plan,
 )
+from coursekit.models import DEFAULT_MODEL
 from coursekit.train.config import OPTIMIZERS, PRECISIONS, TrainConfig
 
 
@@ -162,7 +163,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mea.add_argument("--steps", type=int, default=2)
     mea.add_argument("--device", default="cpu")
     # Measuring builds and trains the model: by default the bundled nano, fp32, 2 × 128 tokens.
-    mea.set_defaults(handler=_measure, precision="fp32", model="nano", batch_size=2, seq_len=128)
+    mea.set_defaults(
+        handler=_measure, precision="fp32", model=DEFAULT_MODEL, batch_size=2, seq_len=128
+    )
     val = sub.add_parser("validate", help="estimate vs measured on the validation grid")
     val.add_argument("--fast", action="store_true", help="three points instead of the grid")
     val.add_argument("--json", action="store_true")

@@ -33,14 +33,7 @@ from typing import Any, Literal
 from coursekit.adapters import AdapterConfig
 from coursekit.errors import CoursekitError
 from coursekit.memory.estimate import GIB, OVERHEAD, Attention, MemoryBreakdown, Overhead, estimate
-from coursekit.models import (
-    ALIASES,
-    PRESETS,
-    bundled_models,
-    preset_config,
-    resolve_model,
-    tiny_qwen2_config,
-)
+from coursekit.models import PRESETS, preset_config, resolve_model, tiny_qwen2_config
 from coursekit.train.config import TrainConfig
 
 Method = Literal["full", "lora", "qlora"]
@@ -150,8 +143,7 @@ def model_config_from(name: str) -> Any:
         return tiny_qwen2_config()
     if name in PRESETS:
         return preset_config(name)
-    if name in ALIASES or name in bundled_models():
-        name = resolve_model(name)
+    name = resolve_model(name)  # "nano" and bundled names → their directory; others unchanged
     if Path(name, "config.json").is_file():
         from transformers import AutoConfig
 

@@ -183,10 +183,8 @@ def _check_work(work: Path, config: NanoConfig, resume: bool) -> None:
     if saved.exists():
         import json
 
-        before = json.loads(saved.read_text(encoding="utf-8"))
-        differing = {
-            k: (v, config.to_dict()[k]) for k, v in before.items() if config.to_dict()[k] != v
-        }
+        before, now = json.loads(saved.read_text(encoding="utf-8")), config.to_dict()
+        differing = {k: (v, now[k]) for k, v in before.items() if now[k] != v}
         if differing:
             listed = ", ".join(f"{k}: {a!r} → {b!r}" for k, (a, b) in sorted(differing.items()))
             raise CoursekitError(

@@ -26,15 +26,13 @@ _SIZES = ("steps", "hidden_size", "num_hidden_layers", "vocab_size", "seq_len",
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``nano`` command group to the ``coursekit`` parser."""
     from coursekit.data.corpus import default_corpus_dir
-    from coursekit.models import repo_root
+    from coursekit.models import NANO, models_root
 
     nano = subparsers.add_parser("nano", help="the bundled Qwen2.5-Coder-nano model")
     sub = nano.add_subparsers(dest="nano_command", required=True)
     build = sub.add_parser("build", help="pretrain the nano model from the corpus manifest")
     build.add_argument("--corpus", type=Path, default=default_corpus_dir())
-    build.add_argument(
-        "--out", type=Path, default=repo_root() / "data" / "models" / "qwen2.5-coder-nano"
-    )
+    build.add_argument("--out", type=Path, default=models_root() / NANO)
     build.add_argument("--work", type=Path, default=None, help="default: .<name>.work beside --out")
     build.add_argument("--resume", action="store_true", help="reuse finished stages")
     build.add_argument("--cache", type=Path, default=None, help="Debian crate cache")

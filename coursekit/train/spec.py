@@ -18,6 +18,7 @@ import yaml
 
 from coursekit.adapters import AdapterConfig
 from coursekit.errors import CoursekitError
+from coursekit.models import DEFAULT_MODEL
 from coursekit.train.config import TrainConfig
 
 Method = Literal["lora", "dora", "qlora", "full"]
@@ -28,7 +29,7 @@ METHODS: tuple[str, ...] = ("lora", "dora", "qlora", "full")
 class RunSpec:
     """Everything a run depends on; written to ``config.yaml`` and compared on resume."""
 
-    model: str = "nano"
+    model: str = DEFAULT_MODEL
     """``nano`` (the bundled pretrained model), ``tiny`` (random), a bundled model's name, a hub
     id or a checkpoint directory."""
     data: str = ""
@@ -82,7 +83,7 @@ class RunSpec:
         if isinstance(adapter.get("targets"), list):
             adapter["targets"] = tuple(adapter["targets"])
         return cls(
-            model=str(data.get("model", "nano")),
+            model=str(data.get("model", DEFAULT_MODEL)),
             data=str(data.get("data", "")),
             method=data.get("method", "lora"),
             adapter=AdapterConfig(**adapter),
