@@ -33,7 +33,7 @@ MIN_DISK_GIB = 5.0
 NO_CUDA = "no CUDA GPU: training runs on CPU (slower); the course's defaults are sized for CPU"
 NO_MODEL_FIX = (
     "restore it with `git checkout -- data/models`, rebuild it with `coursekit nano build` "
-    "(about an hour on 2 cores), or use --model tiny (random weights)"
+    "(about 40 minutes on 2 cores), or use --model tiny (random weights)"
 )
 REINSTALL = "`make baseline` reinstalls the pinned dependencies"
 _SEVERITY: dict[str, int] = {"OK": 0, "WARN": 1, "FAIL": 2}
