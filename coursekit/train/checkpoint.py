@@ -5,8 +5,9 @@
 - ``trainable.safetensors``: every trainable parameter, by name (what resume loads);
 - ``adapter/``: the same adapters in peft's format (when the model has coursekit adapters);
 - ``optimizer.pt``, ``scheduler.pt``: their ``state_dict``s;
-- ``state.json``: step, data order and sampler position, curriculum position, RNG states
-  (python, numpy, torch), the ``TrainConfig``;
+- ``state.json``: step, the sampler's state (epoch, position and visiting order; for a
+  curriculum, its step and easiest-first order), RNG states (python, numpy, torch), the
+  ``TrainConfig``;
 - ``manifest.json``, written last: the SHA-256 of every other file.
 
 A checkpoint is written into a hidden temporary sibling, fsynced, then renamed to ``step-N``
@@ -115,14 +116,13 @@ def write_checkpoint(directory: Path, trainer: Any) -> None:
 
 
 def trainer_state(trainer: Any) -> dict[str, Any]:
-    """Return the JSON part of a checkpoint: step, data/curriculum position, RNG, config."""
+    """Return the JSON part of a checkpoint: step, sampler (data/curriculum) state, RNG, config."""
     return {
         "step": trainer.step,
         "target_tokens": trainer.target_tokens,
         "train_seconds": trainer.train_seconds,
         "elapsed_s": trainer.elapsed(),
         "sampler": trainer.sampler.state_dict(),
-        "curriculum": {"epoch": trainer.sampler.epoch, "step": trainer.step},
         "rng": rng_states(),
         "config": trainer.config.to_dict(),
     }
