@@ -17,10 +17,9 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from coursekit.adapters import count_trainable
+from coursekit.adapters import count_trainable, run_methods
 from coursekit.memory.estimate import GIB, MemoryBreakdown, estimate, parameter_count
 from coursekit.memory.planner import (
-    ADAPTER_METHODS,
     RANKS,
     DoesNotFit,
     adapter_for,
@@ -139,7 +138,7 @@ def _controls() -> dict[str, Any]:
 
     return {
         "model": widgets.Dropdown(options=list(PRESETS), description="model"),
-        "method": widgets.Dropdown(options=list(ADAPTER_METHODS), description="method"),
+        "method": widgets.Dropdown(options=list(run_methods()), description="method"),
         "rank": widgets.SelectionSlider(options=list(RANKS), value=16, description="rank"),
         "alpha": widgets.FloatText(value=32.0, description="alpha"),
         "targets": widgets.Dropdown(options=list(TARGET_CHOICES), description="targets"),

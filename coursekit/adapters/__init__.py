@@ -1,4 +1,4 @@
-"""Low-rank adapters for Qwen2: LoRA, DoRA, model surgery, peft-format I/O and counting.
+"""Low-rank adapters for Qwen2: the variant registry, model surgery, peft-format I/O, counting.
 
 Example:
     >>> from coursekit.adapters import AdapterConfig, apply, save_adapter
@@ -16,6 +16,8 @@ from coursekit.adapters.inject import (
     adapter_modules,
     apply,
     merge,
+    optimizer_groups,
+    replace_linears,
     trainable_count,
     trainable_parameters,
     unmerge,
@@ -32,18 +34,28 @@ from coursekit.adapters.multi import (
     save_one_adapter,
 )
 from coursekit.adapters.nf4 import NF4Tensor, bits_per_parameter
-from coursekit.adapters.peft_format import load_adapter, save_adapter
+from coursekit.adapters.peft_format import load_adapter, read_adapter, save_adapter
 from coursekit.adapters.qat import QATLoRALinear, apply_qat, merge_qat
+from coursekit.adapters.variants import (
+    VARIANTS,
+    Variant,
+    method_of,
+    register,
+    run_methods,
+    split_method,
+)
 
 __all__ = [
     "KNOWN_TARGETS",
     "TARGET_PRESETS",
+    "VARIANTS",
     "AdapterConfig",
     "DoRALinear",
     "LoRALinear",
     "MultiLoRALinear",
     "NF4Tensor",
     "QATLoRALinear",
+    "Variant",
     "adapter_indices",
     "adapter_modules",
     "apply",
@@ -58,12 +70,19 @@ __all__ = [
     "lora_delta",
     "merge",
     "merge_qat",
+    "method_of",
     "multi_adapter_loss",
+    "optimizer_groups",
     "projection_shapes",
+    "read_adapter",
+    "register",
+    "replace_linears",
     "resolve_targets",
+    "run_methods",
     "save_adapter",
     "save_one_adapter",
     "scale",
+    "split_method",
     "trainable_count",
     "trainable_parameters",
     "unmerge",

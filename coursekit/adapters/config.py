@@ -13,6 +13,7 @@ targeting) and by the phase 3 enhancements (DESIGN.md).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,9 +22,11 @@ from typing import Literal, get_args
 
 from torch import nn
 
-Method = Literal["lora", "dora"]
+from coursekit import codec
+from coursekit.adapters.lowrank import BaseQuantization
+from coursekit.adapters.variants import VARIANTS
+
 Preset = Literal["qv", "attention", "mlp", "all-linear"]
-BaseQuantization = Literal["none", "nf4"]
 
 ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
 MLP_PROJECTIONS = ("gate_proj", "up_proj", "down_proj")
@@ -43,45 +46,59 @@ TARGET_PRESETS: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
 _LAYER_INDEX = re.compile(r"(?:^|\.)layers\.(\d+)\.")
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _fail(field: str, value: object, rule: str, fix: str) -> ValueError:
     return ValueError(f"AdapterConfig.{field} {rule} (got {value!r}); {fix}")
 
 
 @dataclass(frozen=True, kw_only=True)
 class AdapterConfig:
-    """A low-rank adapter for the linear layers of a Qwen2 model (LoRA or DoRA).
+    """A low-rank adapter for the linear layers of a Qwen2 model (a variant of ``VARIANTS``).
 
     Example:
         >>> AdapterConfig(rank=16, alpha=32, targets="qv").target_names
         ('q_proj', 'v_proj')
     """
 
-    method: Method = "lora"
-    """``"lora"`` (arXiv 2106.09685) or ``"dora"`` (weight-decomposed LoRA, arXiv 2402.09353)."""
+    method: str = "lora"
+    """The adapter variant, a key of ``coursekit.adapters.variants.VARIANTS``: ``"lora"``
+    (arXiv 2106.09685), ``"dora"`` (arXiv 2402.09353), ``"rslora"`` (scale α/√r, arXiv
+    2312.03732) or ``"loraplus"`` (B learns faster, arXiv 2402.12354)."""
     rank: int = 8
     """r, the rank of the update B·A; must be >= 1."""
     alpha: float = 16.0
-    """α; the update is scaled by α/r (or α/√r with ``use_rslora``); must be > 0."""
+    """α; the update is scaled by α/r (α/√r for ``rslora``); must be > 0."""
     dropout: float = 0.0
     """Dropout probability on the adapter's input (training only); in [0, 1)."""
-    use_rslora: bool = False
-    """Scale by α/√r instead of α/r (rsLoRA, arXiv 2312.03732), which keeps high ranks stable."""
-    targets: Preset | Sequence[str] = "qv"
+    targets: Preset | tuple[str, ...] = "qv"
     """A preset (``"qv"``, ``"attention"``, ``"mlp"``, ``"all-linear"``) or module names."""
     layers: tuple[int, ...] | None = None
     """Indices of the decoder layers to adapt; ``None`` adapts every layer."""
     base_quantization: BaseQuantization = "none"
     """How the frozen base weight is stored: ``"none"`` (as is) or ``"nf4"`` (QLoRA)."""
+    loraplus_lr_ratio: float = 16.0
+    """λ = η_B / η_A of ``loraplus`` (B's learning rate over A's); ignored by other methods."""
 
     def __post_init__(self) -> None:
-        if self.method not in get_args(Method):
-            raise _fail("method", self.method, f"must be one of {get_args(Method)}", "pick one")
+        # Lists become tuples, so that equal configs compare (and hash) equal.
+        for name in ("targets", "layers"):
+            value = getattr(self, name)
+            if isinstance(value, Sequence) and not isinstance(value, str | tuple):
+                object.__setattr__(self, name, tuple(value))
+        if self.method not in VARIANTS:
+            raise _fail("method", self.method, f"must be one of {list(VARIANTS)}", "pick one")
         if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1:
             raise _fail("rank", self.rank, "must be >= 1", "use an int such as 8 or 16")
-        if not self.alpha > 0:
+        if not (_is_number(self.alpha) and 0 < self.alpha < math.inf):
             raise _fail("alpha", self.alpha, "must be > 0", "a common choice is alpha = 2 * rank")
-        if not 0 <= self.dropout < 1:
+        if not (_is_number(self.dropout) and 0 <= self.dropout < 1):
             raise _fail("dropout", self.dropout, "must be in [0, 1)", "use e.g. 0.0 or 0.05")
+        ratio = self.loraplus_lr_ratio
+        if not (_is_number(ratio) and 0 < ratio < math.inf):
+            raise _fail("loraplus_lr_ratio", ratio, "must be a finite number > 0", "use e.g. 16")
         if self.base_quantization not in get_args(BaseQuantization):
             raise _fail(
                 "base_quantization",
@@ -91,6 +108,7 @@ class AdapterConfig:
             )
         self._check_targets()
         self._check_layers()
+        codec.check_types(self)
 
     def _check_targets(self) -> None:
         if isinstance(self.targets, str):
@@ -102,6 +120,8 @@ class AdapterConfig:
                     f"pass a preset or names from {KNOWN_TARGETS}",
                 )
             return
+        if not isinstance(self.targets, tuple):
+            raise _fail("targets", self.targets, "must be a preset or a list", "e.g. 'qv'")
         if len(self.targets) == 0:
             raise _fail("targets", self.targets, "must not be empty", "name at least one module")
         unknown = [name for name in self.targets if name not in KNOWN_TARGETS]
@@ -116,6 +136,8 @@ class AdapterConfig:
     def _check_layers(self) -> None:
         if self.layers is None:
             return
+        if not isinstance(self.layers, tuple):
+            raise _fail("layers", self.layers, "must be a list of layer indices", "e.g. [0, 1]")
         if len(self.layers) == 0:
             raise _fail("layers", self.layers, "must not be empty", "use None for every layer")
         if any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in self.layers):

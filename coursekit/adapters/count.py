@@ -1,7 +1,8 @@
 """Count an adapter's trainable parameters from the model config alone, without building it.
 
 A rank-r adapter on a (d_out, d_in) linear layer trains A (r, d_in) and B (d_out, r), that is
-r·(d_in + d_out) numbers; DoRA adds the magnitude vector m (d_out,). The projection shapes of a
+r·(d_in + d_out) numbers; DoRA adds the magnitude vector m (d_out,). Each variant's formula is
+its ``Variant.trainable`` in ``coursekit.adapters.variants``. The projection shapes of a
 Qwen2 decoder layer (transformers' ``modeling_qwen2.py``), with grouped-query attention
 (arXiv 2305.13245) giving k and v fewer output features:
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 from typing import Any
 
 from coursekit.adapters.config import AdapterConfig
+from coursekit.adapters.variants import VARIANTS
 
 
 def projection_shapes(model_config: Any) -> dict[str, tuple[int, int]]:
@@ -54,7 +56,7 @@ def projection_shapes(model_config: Any) -> dict[str, tuple[int, int]]:
 
 
 def count_trainable(model_config: Any, adapter_config: AdapterConfig) -> int:
-    """Return Σ over adapted layers and targets of r·(d_in + d_out), plus d_out each for DoRA.
+    """Return Σ over adapted layers and targets of the variant's count, r·(d_in + d_out) for LoRA.
 
     Equals ``trainable_count(apply(Qwen2ForCausalLM(model_config), adapter_config))``
     (tests/adapters/test_count.py checks it) but needs no weights.
@@ -82,9 +84,8 @@ def count_trainable(model_config: Any, adapter_config: AdapterConfig) -> int:
             f"{adapter_config.layers!r}); use indices below num_hidden_layers={num_layers}"
         )
     shapes = projection_shapes(model_config)
-    magnitude = adapter_config.method == "dora"
+    trainable = VARIANTS[adapter_config.method].trainable
     per_layer = sum(
-        adapter_config.rank * (d_in + d_out) + magnitude * d_out
-        for d_in, d_out in (shapes[name] for name in adapter_config.target_names)
+        trainable(*shapes[name], adapter_config.rank) for name in adapter_config.target_names
     )
     return per_layer * len(layers)

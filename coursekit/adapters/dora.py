@@ -11,14 +11,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from coursekit.adapters.config import BaseQuantization
 from coursekit.adapters.lowrank import (
+    BaseQuantization,
     adapted_row_norm,
-    adopt_base,
     base_linear,
     check_mergeable,
     delta_weight,
-    init_lora_,
+    init_adapter,
     load_base_weight,
     lora_delta,
     row_norm,
@@ -66,13 +65,10 @@ class DoRALinear(nn.Module):
         base_quantization: BaseQuantization = "none",
     ) -> None:
         super().__init__()
-        factory = adopt_base(
+        init_adapter(
             self, base, rank=rank, alpha=alpha, dropout=dropout, use_rslora=use_rslora,
             base_quantization=base_quantization,
         )  # fmt: skip
-        self.lora_a = nn.Parameter(torch.empty(rank, self.in_features, **factory))
-        self.lora_b = nn.Parameter(torch.empty(self.out_features, rank, **factory))
-        init_lora_(self.lora_a, self.lora_b)
         self.magnitude = nn.Parameter(row_norm(self.base_weight().detach()))  # (d_out,)
         self.merged = False
         # ‖W₀ + s·B·A‖ at merge time, for unmerge; a buffer so that .to(device) moves it.

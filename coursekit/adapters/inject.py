@@ -1,7 +1,8 @@
 """Model surgery: put adapters into a model, freeze the rest, count, merge and unmerge.
 
-``apply`` swaps each targeted ``nn.Linear`` for a ``LoRALinear`` or ``DoRALinear`` that shares
-its frozen weight (no copy), then freezes every parameter except the adapters'. The module
+``apply`` swaps each targeted ``nn.Linear`` for the layer of its variant (``LoRALinear``,
+``DoRALinear``, ... from ``coursekit.adapters.variants``) that shares its frozen weight (no
+copy), then freezes every parameter except the adapters'. The module
 names do not change, so the base model's state-dict keys (``…q_proj.weight``) stay valid.
 
 Guide: docs/adapters.md. Used in notebooks/phase2_analysis.ipynb (LoRA configuration and
@@ -10,40 +11,36 @@ targeting) and by the phase 3 enhancements (DESIGN.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from types import MappingProxyType
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from torch import nn
 
 from coursekit.adapters.config import AdapterConfig, resolve_targets
-from coursekit.adapters.dora import DoRALinear
-from coursekit.adapters.lora import LoRALinear
-
-AdapterLinear = LoRALinear | DoRALinear
-"""Any module that ``apply`` puts into a model."""
-
-ADAPTER_CLASSES: MappingProxyType[str, Callable[..., AdapterLinear]] = MappingProxyType(
-    {"lora": LoRALinear, "dora": DoRALinear}
-)
-"""``AdapterConfig.method`` → the class that implements it (read-only)."""
+from coursekit.adapters.variants import VARIANTS, variant
 
 
-def build_adapter(base: nn.Linear, config: AdapterConfig) -> AdapterLinear:
-    """Return the adapter module for one linear layer, as ``config.method`` selects."""
-    return ADAPTER_CLASSES[config.method](
-        base,
-        rank=config.rank,
-        alpha=config.alpha,
-        dropout=config.dropout,
-        use_rslora=config.use_rslora,
-        base_quantization=config.base_quantization,
-    )
+def replace_linears(
+    model: nn.Module, names: Iterable[str], build: Callable[[nn.Module], nn.Module]
+) -> nn.Module:
+    """Swap each named submodule of ``model`` for ``build(old module)``; returns ``model``.
+
+    The one module-swapping loop of coursekit: ``apply``, ``apply_multi``, ``apply_qat`` and
+    ``merge_qat`` all go through it. The new module takes the old one's place under the same
+    qualified name, so state-dict keys such as ``…q_proj.weight`` stay valid.
+    """
+    for name in list(names):
+        parent_name, _, child_name = name.rpartition(".")
+        parent = model.get_submodule(parent_name)
+        setattr(parent, child_name, build(getattr(parent, child_name)))
+    return model
 
 
 def apply(model: nn.Module, config: AdapterConfig) -> nn.Module:
     """Inject adapters into the modules ``config`` targets and freeze everything else.
 
-    Afterwards only the adapter parameters (``lora_a``, ``lora_b`` and DoRA's ``magnitude``)
+    Each targeted ``nn.Linear`` becomes ``VARIANTS[config.method].build(linear, config)``;
+    afterwards only the adapter parameters (``lora_a``, ``lora_b`` and DoRA's ``magnitude``)
     have ``requires_grad=True``. The model is changed in place and returned.
 
     Args:
@@ -59,19 +56,15 @@ def apply(model: nn.Module, config: AdapterConfig) -> nn.Module:
         >>> apply(model, AdapterConfig(rank=16, alpha=32, targets="qv"))  # doctest: +SKIP
     """
     names = resolve_targets(config, model)
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
-    for name in names:
-        parent_name, _, child_name = name.rpartition(".")
-        parent = model.get_submodule(parent_name)
-        setattr(parent, child_name, build_adapter(getattr(parent, child_name), config))
-    return model
+    model.requires_grad_(False)
+    entry = variant(config.method)
+    return replace_linears(model, names, lambda linear: entry.build(linear, config))
 
 
-def adapter_modules(model: nn.Module) -> Iterator[tuple[str, AdapterLinear]]:
-    """Yield (qualified name, module) for every adapter module in ``model``."""
+def adapter_modules(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    """Yield (qualified name, module) for every adapter module ``apply`` put into ``model``."""
     for name, module in model.named_modules():
-        if isinstance(module, LoRALinear | DoRALinear):
+        if getattr(module, "adapter_config", None) is not None:
             yield name, module
 
 
@@ -88,6 +81,28 @@ def trainable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
 def trainable_count(model: nn.Module) -> int:
     """Return the number of trainable scalars in ``model`` (compare ``count_trainable``)."""
     return sum(p.numel() for p in trainable_parameters(model).values())
+
+
+def optimizer_groups(model: nn.Module) -> list[dict[str, Any]]:
+    """Return ``model``'s trainable parameters as named optimizer groups with an ``lr_scale``.
+
+    Each adapter parameter's learning-rate multiple comes from its variant's ``lr_scale`` hook
+    (LoRA+ puts B at λ·η); every other trainable parameter (a full fine-tune) gets 1. Groups
+    are ``{"name", "params", "lr_scale"}``, the group at scale 1 first, parameters in
+    ``model.parameters()`` order; ``coursekit.train.optim.build_optimizer`` sets each group's
+    lr to ``lr_scale`` × the run's learning rate.
+    """
+    scales: dict[int, tuple[str, float]] = {}
+    for _, module in adapter_modules(model):
+        config = module.adapter_config
+        for attribute, parameter in module.named_parameters(recurse=False):
+            scales[id(parameter)] = (attribute, VARIANTS[config.method].lr_scale(attribute, config))
+    groups: dict[float, dict[str, Any]] = {1.0: {"name": "default", "params": [], "lr_scale": 1.0}}
+    for parameter in (p for p in model.parameters() if p.requires_grad):
+        attribute, lr_scale = scales.get(id(parameter), ("default", 1.0))
+        group = groups.setdefault(lr_scale, {"name": attribute, "params": [], "lr_scale": lr_scale})
+        group["params"].append(parameter)
+    return [group for group in groups.values() if group["params"]]
 
 
 def merge(model: nn.Module) -> nn.Module:

@@ -11,13 +11,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from coursekit.adapters.config import BaseQuantization
 from coursekit.adapters.lowrank import (
-    adopt_base,
+    BaseQuantization,
     base_linear,
     check_mergeable,
     delta_weight,
-    init_lora_,
+    init_adapter,
     load_base_weight,
     lora_delta,
 )
@@ -57,13 +56,10 @@ class LoRALinear(nn.Module):
         base_quantization: BaseQuantization = "none",
     ) -> None:
         super().__init__()
-        factory = adopt_base(
+        init_adapter(
             self, base, rank=rank, alpha=alpha, dropout=dropout, use_rslora=use_rslora,
             base_quantization=base_quantization,
         )  # fmt: skip
-        self.lora_a = nn.Parameter(torch.empty(rank, self.in_features, **factory))
-        self.lora_b = nn.Parameter(torch.empty(self.out_features, rank, **factory))
-        init_lora_(self.lora_a, self.lora_b)
         self.merged = False
 
     def base_weight(self, dtype: torch.dtype | None = None) -> Tensor:

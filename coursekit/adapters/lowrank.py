@@ -17,13 +17,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from types import MappingProxyType
-from typing import Any
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from coursekit.adapters.nf4 import NF4Tensor
 from coursekit.adapters.nf4_linear import nf4_linear
+
+BaseQuantization = Literal["none", "nf4"]
+"""How an adapter layer stores its frozen W₀: as is, or as NF4 codes (QLoRA)."""
 
 
 def scale(alpha: float, rank: int, use_rslora: bool) -> float:
@@ -159,21 +162,26 @@ def check_mergeable(stored: object, base_quantization: str) -> None:
         )
 
 
-def adopt_base(
+def init_adapter(
     module: nn.Module,
     base: nn.Linear,
     *,
     rank: int,
     alpha: float,
-    dropout: float,
-    use_rslora: bool,
-    base_quantization: str,
-) -> dict[str, Any]:
-    """Store the frozen base and the shared settings on an adapter layer; return A/B's factory.
+    dropout: float = 0.0,
+    use_rslora: bool = False,
+    base_quantization: str = "none",
+    n_adapters: int | None = None,
+) -> None:
+    """Set up an adapter layer: the frozen base, the shared settings and a fresh A, B pair.
 
     Sets ``in_features``, ``out_features``, ``rank``, ``alpha``, ``use_rslora``,
     ``base_quantization``, ``scale`` (s), the frozen ``weight`` W₀ (dense or NF4), the frozen
-    ``bias`` b and the input ``dropout`` on ``module``; shared by LoRA, DoRA and multi-LoRA.
+    ``bias`` b, the input ``dropout``, and the trainable ``lora_a`` A (r, d_in) and ``lora_b``
+    B (d_out, r) initialised by ``init_lora_`` so that B·A = 0. With ``n_adapters`` = N, A and
+    B are N stacked pairs, (N, r, d_in) and (N, d_out, r), each initialised alone (multi-LoRA).
+    Shared by every adapter layer (LoRA, DoRA, multi-LoRA, QAT); A and B take W₀'s dtype and
+    device.
     """
     module.in_features, module.out_features = base.in_features, base.out_features
     module.rank, module.alpha, module.use_rslora = rank, alpha, use_rslora
@@ -182,4 +190,12 @@ def adopt_base(
     module.weight = store_base_weight(base.weight, base_quantization)
     module.bias = None if base.bias is None else store_base_weight(base.bias, "none")
     module.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-    return {"dtype": base.weight.dtype, "device": base.weight.device}
+    factory = {"dtype": base.weight.dtype, "device": base.weight.device}
+    stack = () if n_adapters is None else (n_adapters,)
+    module.lora_a = nn.Parameter(torch.empty(*stack, rank, base.in_features, **factory))
+    module.lora_b = nn.Parameter(torch.empty(*stack, base.out_features, rank, **factory))
+    stacked = n_adapters is not None
+    pairs = zip(module.lora_a, module.lora_b, strict=True) if stacked else [
+        (module.lora_a, module.lora_b)]  # fmt: skip
+    for lora_a, lora_b in pairs:
+        init_lora_(lora_a, lora_b)

@@ -33,27 +33,29 @@ Used in docs/quantization-and-multi-adapter.md (Tier G) and benchmarks/multi_ada
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 from torch import Tensor, nn
 
-from coursekit.adapters.config import AdapterConfig, BaseQuantization, layer_index, resolve_targets
-from coursekit.adapters.lowrank import adopt_base, base_linear, init_lora_
+from coursekit.adapters.config import AdapterConfig, layer_index, resolve_targets
+from coursekit.adapters.inject import replace_linears
+from coursekit.adapters.lowrank import BaseQuantization, base_linear, init_adapter
 from coursekit.adapters.peft_format import (
     CONFIG_FILE,
     KEY_PREFIX,
-    PARAMETER_KEYS,
     WEIGHTS_FILE,
-    from_peft_config,
+    check_fits,
+    read_adapter,
     to_peft_config,
 )
-from coursekit.errors import CoursekitError
+from coursekit.adapters.variants import VARIANTS, lora_update_variants
 from coursekit.io import atomic_open, write_json
+
+PARAMETER_KEYS = VARIANTS["lora"].parameter_keys
+"""Each of the N adapters is saved as a plain LoRA adapter (peft's key suffixes)."""
 
 
 class MultiLoRALinear(nn.Module):
@@ -80,15 +82,11 @@ class MultiLoRALinear(nn.Module):
         base_quantization: BaseQuantization = "none",
     ) -> None:
         super().__init__()
-        factory = adopt_base(
+        init_adapter(
             self, base, rank=rank, alpha=alpha, dropout=dropout, use_rslora=use_rslora,
-            base_quantization=base_quantization,
+            base_quantization=base_quantization, n_adapters=n_adapters,
         )  # fmt: skip
         self.n_adapters = n_adapters
-        self.lora_a = nn.Parameter(torch.empty(n_adapters, rank, self.in_features, **factory))
-        self.lora_b = nn.Parameter(torch.empty(n_adapters, self.out_features, rank, **factory))
-        for k in range(n_adapters):
-            init_lora_(self.lora_a[k], self.lora_b[k])
         self.indices: Tensor | None = None
 
     def forward(self, x: Tensor) -> Tensor:
@@ -128,32 +126,32 @@ def apply_multi(model: nn.Module, config: AdapterConfig, n_adapters: int) -> nn.
     ``config``'s rank, α, dropout and targets.
 
     Raises:
-        ValueError: ``n_adapters`` < 1, ``config.method`` is not ``"lora"``, or the targets
-            match nothing.
+        ValueError: ``n_adapters`` < 1, ``config.method`` is not a LoRA-layer variant
+            (``lora_update_variants()``: lora, rslora), or the targets match nothing.
     """
     if isinstance(n_adapters, bool) or not isinstance(n_adapters, int) or n_adapters < 1:
         raise ValueError(f"n_adapters must be an int >= 1 (got {n_adapters!r}); use e.g. 4")
-    if config.method != "lora":
+    if config.method not in lora_update_variants():
         raise ValueError(
-            f"AdapterConfig.method must be 'lora' for apply_multi (got {config.method!r}); "
-            "multi-adapter DoRA is not implemented, set method='lora'"
+            f"AdapterConfig.method must be 'lora' for apply_multi (got {config.method!r}; it "
+            f"takes {lora_update_variants()}); multi-adapter DoRA and LoRA+ are not "
+            "implemented, set method='lora'"
         )
     names = resolve_targets(config, model)
     model.requires_grad_(False)
-    for name in names:
-        parent_name, _, child_name = name.rpartition(".")
-        parent = model.get_submodule(parent_name)
-        layer = MultiLoRALinear(
-            getattr(parent, child_name),
+    return replace_linears(
+        model,
+        names,
+        lambda linear: MultiLoRALinear(
+            linear,
             n_adapters=n_adapters,
             rank=config.rank,
             alpha=config.alpha,
             dropout=config.dropout,
-            use_rslora=config.use_rslora,
+            use_rslora=VARIANTS[config.method].rank_stabilized,
             base_quantization=config.base_quantization,
-        )
-        setattr(parent, child_name, layer)
-    return model
+        ),
+    )
 
 
 def multi_modules(model: nn.Module) -> Iterator[tuple[str, MultiLoRALinear]]:
@@ -258,10 +256,10 @@ def multi_adapter_config(model: nn.Module) -> AdapterConfig:
     layers = sorted({i for name, _ in modules if (i := layer_index(name)) is not None})
     n_layers = getattr(getattr(model, "config", None), "num_hidden_layers", None)
     return AdapterConfig(
+        method="rslora" if first.use_rslora else "lora",
         rank=first.rank,
         alpha=first.alpha,
         dropout=getattr(first.dropout, "p", 0.0),
-        use_rslora=first.use_rslora,
         targets=tuple(names),
         layers=None if layers in (list(range(n_layers or 0)), []) else tuple(layers),
         base_quantization=first.base_quantization,
@@ -283,18 +281,6 @@ def save_one_adapter(model: nn.Module, index: int, directory: str | Path) -> Pat
     return target
 
 
-def _read_adapter(directory: Path) -> tuple[AdapterConfig, dict[str, Tensor]]:
-    """Read a peft adapter directory's config and tensors, raising ``CoursekitError``."""
-    try:
-        data = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
-        tensors = load_file(str(directory / WEIGHTS_FILE))
-    except (OSError, ValueError, SafetensorError) as error:
-        raise CoursekitError(
-            f"{directory} is not a readable adapter directory ({error})"
-        ) from error
-    return from_peft_config(data, directory / CONFIG_FILE), tensors
-
-
 @torch.no_grad()
 def load_one_adapter(model: nn.Module, index: int, directory: str | Path) -> nn.Module:
     """Copy a single saved adapter (``save_one_adapter`` or peft's) into slot ``index``.
@@ -304,18 +290,8 @@ def load_one_adapter(model: nn.Module, index: int, directory: str | Path) -> nn.
     """
     directory = Path(directory)
     expected = extract_adapter(model, index)
-    config, tensors = _read_adapter(directory)
-    current = multi_adapter_config(model)
-    fields = ("method", "rank", "alpha", "use_rslora")
-    differing = [field for field in fields if getattr(config, field) != getattr(current, field)]
-    found = {key: tuple(value.shape) for key, value in tensors.items()}
-    wanted = {key: tuple(value.shape) for key, value in expected.items()}
-    if differing or found != wanted:
-        raise CoursekitError(
-            f"{directory} does not fit the model's adapters (differing settings {differing}, "
-            f"{len(set(found) ^ set(wanted))} differing keys); was it saved for another model, "
-            "targets or rank?"
-        )
+    config, tensors = read_adapter(directory)
+    check_fits(directory, multi_adapter_config(model), config, expected, tensors)
     for name, module in multi_modules(model):
         for attribute in ("lora_a", "lora_b"):
             key = f"{KEY_PREFIX}{name}.{PARAMETER_KEYS[attribute]}"

@@ -12,6 +12,7 @@ targeting) and by the phase 3 enhancements (DESIGN.md).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -24,17 +25,17 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from coursekit.adapters.config import AdapterConfig, BaseQuantization, layer_index
-from coursekit.adapters.inject import ADAPTER_CLASSES, AdapterLinear, adapter_modules, apply
+from coursekit.adapters.inject import adapter_modules, apply
+from coursekit.adapters.variants import PEFT_FLAGS, VARIANTS, peft_variant
 from coursekit.errors import CoursekitError
 from coursekit.io import atomic_directory, write_json
 
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
 KEY_PREFIX = "base_model.model."
-PARAMETER_KEYS: MappingProxyType[str, str] = MappingProxyType(
-    {"lora_a": "lora_A.weight", "lora_b": "lora_B.weight", "magnitude": "lora_magnitude_vector"}
-)
-"""coursekit parameter name → peft's key suffix."""
+MUST_MATCH = ("rank", "alpha")
+"""Settings a saved adapter must share with the model's adapters to be loaded into them
+(besides its on-disk variant)."""
 
 _UNSUPPORTED: MappingProxyType[str, object] = MappingProxyType(
     {
@@ -55,10 +56,9 @@ def peft_state_dict(model: nn.Module) -> dict[str, Tensor]:
     """Return the adapter tensors of ``model`` under peft's key names (contiguous CPU copies)."""
     tensors = {}
     for name, module in adapter_modules(model):
-        for attribute, suffix in PARAMETER_KEYS.items():
-            if hasattr(module, attribute):
-                value = getattr(module, attribute).detach().to("cpu", copy=True)
-                tensors[f"{KEY_PREFIX}{name}.{suffix}"] = value.contiguous()
+        for attribute, suffix in VARIANTS[module.adapter_config.method].parameter_keys.items():
+            value = getattr(module, attribute).detach().to("cpu", copy=True)
+            tensors[f"{KEY_PREFIX}{name}.{suffix}"] = value.contiguous()
     return tensors
 
 
@@ -71,29 +71,17 @@ def adapter_config_of(model: nn.Module) -> AdapterConfig:
     modules = list(adapter_modules(model))
     if not modules:
         raise ValueError("model has no adapters; call coursekit.adapters.apply(model, config)")
-    configs = {_module_config(module) for _, module in modules}
+    configs = {module.adapter_config for _, module in modules}
     if len(configs) > 1:
         raise ValueError(f"model's adapters differ ({len(configs)} settings); peft needs one")
-    (method, rank, alpha, dropout, use_rslora, quantization) = configs.pop()
     names = sorted({name.rsplit(".", 1)[-1] for name, _ in modules})
     layers = sorted({i for name, _ in modules if (i := layer_index(name)) is not None})
     all_layers = list(range(getattr(getattr(model, "config", None), "num_hidden_layers", -1)))
-    return AdapterConfig(
-        method=method,
-        rank=rank,
-        alpha=alpha,
-        dropout=dropout,
-        use_rslora=use_rslora,
+    return dataclasses.replace(
+        configs.pop(),
         targets=tuple(names),
         layers=None if layers in (all_layers, []) else tuple(layers),
-        base_quantization=quantization,
     )
-
-
-def _module_config(module: AdapterLinear) -> tuple[str, int, float, float, bool, str]:
-    method = next(name for name, cls in ADAPTER_CLASSES.items() if isinstance(module, cls))
-    dropout = getattr(module.dropout, "p", 0.0)
-    return (method, module.rank, module.alpha, dropout, module.use_rslora, module.base_quantization)
 
 
 def to_peft_config(config: AdapterConfig, base_model_name_or_path: str | None) -> dict[str, Any]:
@@ -105,8 +93,7 @@ def to_peft_config(config: AdapterConfig, base_model_name_or_path: str | None) -
         "r": config.rank,
         "lora_alpha": config.alpha,
         "lora_dropout": config.dropout,
-        "use_rslora": config.use_rslora,
-        "use_dora": config.method == "dora",
+        **{flag: bool(VARIANTS[config.method].peft_keys.get(flag)) for flag in PEFT_FLAGS},
         "target_modules": list(config.target_names),
         "layers_to_transform": None if config.layers is None else list(config.layers),
         "layers_pattern": None,
@@ -191,13 +178,19 @@ def from_peft_config(
                 "not support it"
             )
     layers = data.get("layers_to_transform")
+    entry = peft_variant(data)
+    if entry is None:
+        flags = {flag: data.get(flag) for flag in PEFT_FLAGS}
+        raise CoursekitError(
+            f"{path}: no coursekit adapter variant has {flags}; registered variants: "
+            f"{list(VARIANTS)}"
+        )
     try:
         return AdapterConfig(
-            method="dora" if data.get("use_dora") else "lora",
+            method=entry.name,
             rank=data.get("r", 8),
             alpha=data.get("lora_alpha", 8),
             dropout=data.get("lora_dropout", 0.0),
-            use_rslora=bool(data.get("use_rslora", False)),
             targets=_peft_targets(path, data.get("target_modules")),
             layers=(layers,) if isinstance(layers, int) else layers and tuple(layers),
             base_quantization=base_quantization,
@@ -232,6 +225,58 @@ def _check_keys(path: Path, expected: dict[str, Tensor], found: dict[str, Tensor
             )
 
 
+def read_adapter(
+    directory: str | os.PathLike[str], base_quantization: BaseQuantization = "none"
+) -> tuple[AdapterConfig, dict[str, Tensor]]:
+    """Read a peft adapter directory: its ``AdapterConfig`` and its tensors by peft key.
+
+    The one reader of adapter directories (``load_adapter`` and the multi-adapter
+    ``load_one_adapter`` both use it), so a bad directory gets the same message everywhere.
+
+    Raises:
+        CoursekitError: the directory or a file is missing, unreadable or not a LoRA config
+            coursekit can reproduce.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CoursekitError(f"{directory} is not a directory; pass an adapter directory")
+    config = from_peft_config(_read_config(directory), directory / CONFIG_FILE, base_quantization)
+    return config, _read_weights(directory)
+
+
+def _stored_as(config: AdapterConfig) -> str:
+    """The variant a config reads back as from disk (LoRA+ is stored as plain LoRA)."""
+    entry = peft_variant(VARIANTS[config.method].peft_keys)
+    return entry.name if entry is not None else config.method
+
+
+def check_fits(
+    directory: Path,
+    current: AdapterConfig,
+    saved: AdapterConfig,
+    expected: dict[str, Tensor],
+    found: dict[str, Tensor],
+) -> None:
+    """Raise unless a saved adapter (``saved``, ``found``) fits the model's adapters.
+
+    It fits when it is stored as the same variant, shares ``MUST_MATCH`` and has exactly the
+    expected keys and shapes.
+
+    Raises:
+        CoursekitError: naming the differing settings, keys or shapes.
+    """
+    mine = {"method": _stored_as(current), **{f: getattr(current, f) for f in MUST_MATCH}}
+    theirs = {"method": _stored_as(saved), **{f: getattr(saved, f) for f in MUST_MATCH}}
+    differing = [field for field in mine if mine[field] != theirs[field]]
+    if differing:
+        raise CoursekitError(
+            f"{directory / CONFIG_FILE}: {differing} differ from the model's adapters "
+            f"({[theirs[f] for f in differing]} vs {[mine[f] for f in differing]}); load into "
+            "a fresh base model"
+        )
+    _check_keys(directory / WEIGHTS_FILE, expected, found)
+
+
 def load_adapter(
     model: nn.Module,
     directory: str | os.PathLike[str],
@@ -252,33 +297,15 @@ def load_adapter(
         CoursekitError: a file is missing, unreadable or does not fit the model.
     """
     directory = Path(directory)
-    if not directory.is_dir():
-        raise CoursekitError(f"{directory} is not a directory; pass an adapter directory")
-    config = from_peft_config(_read_config(directory), directory / CONFIG_FILE, base_quantization)
-    tensors = _read_weights(directory)
+    config, tensors = read_adapter(directory, base_quantization)
     if next(adapter_modules(model), None) is None:
         apply(model, config)
-    _check_existing(model, config, directory / CONFIG_FILE)
-    expected = peft_state_dict(model)
-    _check_keys(directory / WEIGHTS_FILE, expected, tensors)
+    if any(module.merged for _, module in adapter_modules(model)):
+        raise CoursekitError(f"cannot load {directory} into a merged model; call unmerge first")
+    check_fits(directory, adapter_config_of(model), config, peft_state_dict(model), tensors)
     with torch.no_grad():
         for name, module in adapter_modules(model):
-            for attribute, suffix in PARAMETER_KEYS.items():
-                if hasattr(module, attribute):
-                    target = getattr(module, attribute)
-                    target.copy_(tensors[f"{KEY_PREFIX}{name}.{suffix}"].to(target))
+            for attribute, suffix in VARIANTS[module.adapter_config.method].parameter_keys.items():
+                target = getattr(module, attribute)
+                target.copy_(tensors[f"{KEY_PREFIX}{name}.{suffix}"].to(target))
     return model
-
-
-def _check_existing(model: nn.Module, config: AdapterConfig, path: Path) -> None:
-    if any(module.merged for _, module in adapter_modules(model)):
-        raise CoursekitError(f"cannot load {path.parent} into a merged model; call unmerge first")
-    current = adapter_config_of(model)
-    fields = ("method", "rank", "alpha", "use_rslora")
-    differing = [f for f in fields if getattr(current, f) != getattr(config, f)]
-    if differing:
-        raise CoursekitError(
-            f"{path}: {differing} differ from the model's adapters "
-            f"({[getattr(config, f) for f in differing]} vs "
-            f"{[getattr(current, f) for f in differing]}); load into a fresh base model"
-        )

@@ -28,8 +28,10 @@ import torch
 from torch import Tensor, nn
 
 from coursekit.adapters.config import AdapterConfig, resolve_targets
-from coursekit.adapters.lowrank import delta_weight, init_lora_, scale
+from coursekit.adapters.inject import replace_linears
+from coursekit.adapters.lowrank import delta_weight, init_adapter
 from coursekit.adapters.nf4 import BLOCK_SIZES, NF4Tensor
+from coursekit.adapters.variants import VARIANTS, lora_update_variants
 
 QuantKind = Literal["nf4", "int4"]
 
@@ -102,16 +104,8 @@ class QATLoRALinear(nn.Module):
     ) -> None:
         super().__init__()
         check_quantizer(quant, block_size)
-        self.in_features, self.out_features = base.in_features, base.out_features
-        self.rank, self.alpha, self.use_rslora = rank, alpha, use_rslora
+        init_adapter(self, base, rank=rank, alpha=alpha, use_rslora=use_rslora)
         self.quant, self.block_size = quant, block_size
-        self.scale = scale(alpha, rank, use_rslora)
-        self.weight = nn.Parameter(base.weight.detach(), requires_grad=False)
-        self.bias = None if base.bias is None else nn.Parameter(base.bias.detach(), False)
-        factory = {"dtype": base.weight.dtype, "device": base.weight.device}
-        self.lora_a = nn.Parameter(torch.empty(rank, self.in_features, **factory))
-        self.lora_b = nn.Parameter(torch.empty(self.out_features, rank, **factory))
-        init_lora_(self.lora_a, self.lora_b)
 
     def merged_weight(self) -> Tensor:
         """Return W₀ + s·B·A, (d_out, d_in), differentiable in A and B."""
@@ -145,8 +139,12 @@ class QATLoRALinear(nn.Module):
 
 
 def _check_config(config: AdapterConfig) -> None:
+    if config.method not in lora_update_variants():
+        raise ValueError(
+            f"AdapterConfig.method must be 'lora' for apply_qat (got {config.method!r}): QAT "
+            "trains a LoRA update; DoRA's rescaling is not supported; set method='lora'"
+        )
     rules = (
-        ("method", "lora", "QAT trains a LoRA update; DoRA's rescaling is not supported"),
         ("dropout", 0.0, "the quantized merged weight multiplies x as one matrix"),
         ("base_quantization", "none", "QAT merges into a full-precision W₀"),
     )
@@ -175,19 +173,18 @@ def apply_qat(
     check_quantizer(quant, block_size)
     names = resolve_targets(config, model)
     model.requires_grad_(False)
-    for name in names:
-        parent_name, _, child_name = name.rpartition(".")
-        parent = model.get_submodule(parent_name)
-        layer = QATLoRALinear(
-            getattr(parent, child_name),
+    return replace_linears(
+        model,
+        names,
+        lambda linear: QATLoRALinear(
+            linear,
             rank=config.rank,
             alpha=config.alpha,
-            use_rslora=config.use_rslora,
+            use_rslora=VARIANTS[config.method].rank_stabilized,
             quant=quant,
             block_size=block_size,
-        )
-        setattr(parent, child_name, layer)
-    return model
+        ),
+    )
 
 
 def qat_modules(model: nn.Module) -> Iterator[tuple[str, QATLoRALinear]]:
@@ -199,10 +196,8 @@ def qat_modules(model: nn.Module) -> Iterator[tuple[str, QATLoRALinear]]:
 
 def merge_qat(model: nn.Module, *, quantize: bool = False) -> nn.Module:
     """Replace each ``QATLoRALinear`` by an ``nn.Linear`` of W₀ + s·B·A (or its Q); in place."""
-    for name, module in list(qat_modules(model)):
-        parent_name, _, child_name = name.rpartition(".")
-        setattr(model.get_submodule(parent_name), child_name, module.to_linear(quantize=quantize))
-    return model
+    names = [name for name, _ in qat_modules(model)]
+    return replace_linears(model, names, lambda module: module.to_linear(quantize=quantize))
 
 
 @torch.no_grad()

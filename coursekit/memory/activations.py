@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from coursekit.adapters import KNOWN_TARGETS, AdapterConfig, projection_shapes
+from coursekit.adapters import KNOWN_TARGETS, VARIANTS, AdapterConfig, projection_shapes
 
 Attention = Literal["sdpa", "eager"]
 ATTENTIONS: tuple[str, ...] = ("sdpa", "eager")
@@ -30,11 +30,11 @@ indices are freed (``coursekit.adapters.nf4.dequantize_nf4``)."""
 
 
 def _adapter_bytes(adapter: AdapterConfig | None, names: tuple[str, ...], shapes: dict) -> int:
-    """Elements per token the adapters on ``names`` save: B's input (r), DoRA's direction."""
+    """Elements per token the adapters on ``names`` save (``Variant.saved_elements``)."""
     if adapter is None:
         return 0
-    dora = adapter.method == "dora"
-    return sum(adapter.rank + dora * shapes[n][1] for n in names if n in adapter.target_names)
+    saved = VARIANTS[adapter.method].saved_elements
+    return sum(saved(shapes[n][1], adapter.rank) for n in names if n in adapter.target_names)
 
 
 def attention_saved_bytes(

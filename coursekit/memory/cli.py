@@ -21,10 +21,9 @@ import argparse
 import json
 from typing import Any
 
-from coursekit.adapters import AdapterConfig, count_trainable
+from coursekit.adapters import AdapterConfig, count_trainable, run_methods
 from coursekit.memory.estimate import ATTENTIONS, GIB, estimate, parameter_count
 from coursekit.memory.planner import (
-    ADAPTER_METHODS,
     METHODS,
     DoesNotFit,
     adapter_for,
@@ -38,7 +37,7 @@ from coursekit.train.config import OPTIMIZERS, PRECISIONS, TrainConfig
 def add_model_flags(parser: argparse.ArgumentParser) -> None:
     """Add the model/method/rank/alpha/targets/batch/seq flags shared with ``coursekit train``."""
     parser.add_argument("--model", default="qwen2.5-coder-0.5b", help="preset | tiny | dir")
-    parser.add_argument("--method", default="lora", choices=ADAPTER_METHODS)
+    parser.add_argument("--method", default="lora", choices=run_methods())
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--alpha", type=float, default=16.0)
     parser.add_argument("--targets", default="qv", help="qv | attention | mlp | all-linear")
@@ -173,7 +172,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     planner = subparsers.add_parser("plan", help="best fine-tune configuration under a budget")
     planner.add_argument("--model", required=True, help="preset | tiny | dir")
     planner.add_argument("--vram", type=float, required=True, help="GPU memory in GB (GiB)")
-    planner.add_argument("--methods", default=",".join(METHODS), help="subset of full,lora,qlora")
+    planner.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help=f"run methods to consider, comma-separated, of {','.join(run_methods())}",
+    )
     planner.add_argument("--batch-size", type=int, default=8, help="largest micro-batch")
     planner.add_argument("--seq-len", type=int, default=512, help="longest sequence")
     planner.add_argument("--precision", default="bf16", choices=PRECISIONS)

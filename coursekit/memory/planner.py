@@ -28,17 +28,17 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from coursekit.adapters import AdapterConfig
+from coursekit.adapters import AdapterConfig, method_of, run_methods, split_method
 from coursekit.errors import CoursekitError
 from coursekit.memory.estimate import GIB, OVERHEAD, Attention, MemoryBreakdown, Overhead, estimate
 from coursekit.models import PRESETS, preset_config, resolve_model, tiny_qwen2_config
 from coursekit.train.config import TrainConfig
 
-Method = Literal["full", "lora", "qlora"]
 METHODS: tuple[str, ...] = ("full", "lora", "qlora")
-"""Methods in order of preference (objective item 2)."""
+"""The run methods the planner searches, in order of preference (objective item 2); any
+subset of ``coursekit.adapters.run_methods()`` can be passed to ``plan``."""
 RANKS: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256)
 """Ranks the rank optimizer chooses from (objective item 3 picks the largest that fits)."""
 MIN_SEQ_LEN = 128
@@ -60,8 +60,8 @@ class DoesNotFit(CoursekitError, ValueError):
 class Plan:
     """A configuration that fits, with its estimate."""
 
-    method: Method
-    """``"full"``, ``"lora"`` or ``"qlora"``."""
+    method: str
+    """A run method of ``coursekit.adapters.run_methods()``: ``"full"``, ``"lora"``, ..."""
     adapter_config: AdapterConfig | None
     """The adapter (None for a full fine-tune)."""
     train_config: TrainConfig
@@ -77,7 +77,7 @@ class Plan:
         rank = 0 if self.adapter_config is None else self.adapter_config.rank
         return (
             self.train_config.seq_len,
-            len(METHODS) - METHODS.index(self.method),
+            len(METHODS) - _preference(self.method),
             rank if self.method != "full" else RANKS[-1] + 1,
             self.train_config.micro_batch_size,
             int(not self.train_config.gradient_checkpointing),
@@ -112,28 +112,24 @@ class Plan:
         }
 
 
-ADAPTER_METHODS: tuple[str, ...] = ("lora", "dora", "qlora", "full")
-"""Every method ``adapter_for`` builds (the flags of ``coursekit train``)."""
-
-
 def adapter_for(
     method: str, rank: int, targets: Any, *, alpha: float | None = None
 ) -> AdapterConfig | None:
-    """Return a method's adapter: None (full), LoRA, DoRA, or LoRA on an NF4 base (QLoRA).
+    """Return a run method's adapter (``coursekit.adapters.split_method``), None for ``full``.
 
     ``alpha`` defaults to 2·rank. Raises ``ValueError`` for a method not in
-    ``ADAPTER_METHODS`` (and whatever ``AdapterConfig`` rejects).
+    ``run_methods()`` (and whatever ``AdapterConfig`` rejects).
     """
-    if method not in ADAPTER_METHODS:
-        raise ValueError(f"method must be one of {ADAPTER_METHODS} (got {method!r}); pick one")
-    if method == "full":
+    parts = split_method(method)
+    if parts is None:
         return None
+    variant, quantization = parts
     return AdapterConfig(
-        method="dora" if method == "dora" else "lora",
+        method=variant,
         rank=rank,
         alpha=2.0 * rank if alpha is None else alpha,
         targets=targets,
-        base_quantization="nf4" if method == "qlora" else "none",
+        base_quantization=quantization,
     )
 
 
@@ -161,13 +157,18 @@ def _powers_down(start: int, floor: int) -> list[int]:
     return values
 
 
+def _preference(method: str) -> int:
+    """Rank of a method in ``METHODS`` (other run methods after them, in the order given)."""
+    return METHODS.index(method) if method in METHODS else len(METHODS)
+
+
 def candidates(
     train_config: TrainConfig, methods: Sequence[str], targets: Any
 ) -> Iterator[tuple[str, AdapterConfig | None, TrainConfig]]:
     """Yield (method, adapter, train config) from best to worst under the objective."""
     wanted = train_config.sequences_per_step
     for seq_len in _powers_down(train_config.seq_len, min(MIN_SEQ_LEN, train_config.seq_len)):
-        for method in (m for m in METHODS if m in methods):
+        for method in sorted(methods, key=_preference):
             for rank in (RANKS[-1],) if method == "full" else RANKS[::-1]:
                 for batch in _powers_down(train_config.micro_batch_size, 1):
                     for checkpointing in (False, True):
@@ -184,9 +185,12 @@ def candidates(
 def _check(budget_bytes: float, methods: Sequence[str]) -> None:
     if not budget_bytes > 0:
         raise ValueError(f"plan budget_bytes must be > 0 (got {budget_bytes}); pass e.g. 8 * 2**30")
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in run_methods()]
     if unknown or not methods:
-        raise ValueError(f"plan methods must be a non-empty subset of {METHODS} (got {methods!r})")
+        raise ValueError(
+            f"plan methods must be a non-empty list of {list(run_methods())}, best first (got "
+            f"{list(methods)!r})"
+        )
 
 
 def plan(
@@ -206,7 +210,7 @@ def plan(
         model_config: a ``transformers.Qwen2Config``.
         train_config: the request: its micro-batch and seq_len are maxima, its effective batch
             is kept by gradient accumulation; precision and optimizer are used as given.
-        methods: which of full / lora / qlora to consider.
+        methods: run methods to consider (``METHODS``' order first: full > lora > qlora).
         targets: adapter targets for LoRA and QLoRA (QLoRA §4 adapts all linear layers).
         attention: ``"sdpa"`` or ``"eager"``.
         overhead: framework overhead model (``estimate``).
@@ -268,9 +272,8 @@ def best_rank(
         )
         if breakdown.total_bytes <= budget_bytes:
             return rank
-    method = "qlora" if adapter.base_quantization == "nf4" else adapter.method
     smallest = Plan(
-        method=method,
+        method=method_of(adapter),
         adapter_config=adapter,
         train_config=train_config,
         estimate=breakdown,

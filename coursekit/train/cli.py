@@ -17,8 +17,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from coursekit.adapters import VARIANTS, run_methods
 from coursekit.train.config import CURRICULA
-from coursekit.train.spec import METHODS, RunSpec, load_spec
+from coursekit.train.spec import RunSpec, load_spec
 
 # flag destination → (section of the run config, key); None section = top level
 _FLAG_KEYS: dict[str, tuple[str | None, str]] = {
@@ -52,7 +53,12 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--model", help="nano (default) | tiny | a bundled model's name | a hub id | a directory")
     add("--data", help="split directory with train/val/test.jsonl[.gz] (default: data/corpus)")
-    add("--method", choices=METHODS, help="lora | dora | qlora (LoRA on NF4) | full")
+    add(
+        "--method",
+        choices=run_methods(),
+        help=f"an adapter variant ({' | '.join(VARIANTS)}), q + a variant (NF4 base, e.g. qlora) "
+        "or full",
+    )
     add("--rank", type=int)
     add("--alpha", type=float)
     add("--dropout", type=float)

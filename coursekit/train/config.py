@@ -10,8 +10,11 @@ Effective batch = ``micro_batch_size × gradient_accumulation × processes``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import math
+from dataclasses import dataclass
 from typing import Any, Literal
+
+from coursekit import codec
 
 Schedule = Literal["constant", "linear", "cosine"]
 Curriculum = Literal["none", "linear", "root", "step"]
@@ -69,6 +72,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         """Validate; raise ``ValueError`` naming the field, the value, the rule and the fix."""
+        codec.check_types(self)
         if (self.max_steps is None) == (self.epochs is None):
             raise ValueError(
                 f"TrainConfig needs exactly one of max_steps and epochs "
@@ -85,7 +89,7 @@ class TrainConfig:
             ("epochs", self.epochs is None or self.epochs > 0, "must be > 0 or None"),
             at_least("micro_batch_size", 1),
             at_least("gradient_accumulation", 1),
-            ("learning_rate", self.learning_rate > 0, "must be > 0"),
+            ("learning_rate", 0 < self.learning_rate < math.inf, "must be > 0 and finite"),
             ("schedule", self.schedule in SCHEDULES, f"must be one of {list(SCHEDULES)}"),
             at_least("warmup_steps", 0),
             at_least("weight_decay", 0),
@@ -106,22 +110,18 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a plain dict (for ``config.yaml`` and checkpoints)."""
-        return asdict(self)
+        return codec.to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build a config from a dict, naming any unknown key.
+        """Build a config from a dict, coercing values and naming any unknown key.
 
         Raises:
-            ValueError: a key that is not a field (e.g. a typo in a YAML file).
+            ValueError: a key that is not a field (e.g. a typo in a YAML file), or a value
+                that is not of its field's type.
         """
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"TrainConfig has no field(s) {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        return codec.from_dict(cls, data)
 
     def differences(self, other: TrainConfig) -> dict[str, tuple[Any, Any]]:
         """Return ``{field: (self's value, other's value)}`` for every field that differs."""
-        mine, theirs = self.to_dict(), other.to_dict()
-        return {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
+        return codec.differences(self, other)

@@ -25,6 +25,7 @@ import torch
 from accelerate import Accelerator, PartialState
 from accelerate.state import AcceleratorState
 
+from coursekit.adapters.inject import optimizer_groups
 from coursekit.data.batching import collate, pack, target_count
 from coursekit.data.prompts import EncodedExample
 from coursekit.train.callbacks import Callback, CallbackList
@@ -134,7 +135,7 @@ class Trainer:
             self.sampler = _curriculum_rows(
                 train, difficulties, config, processes, self.total_steps
             )
-        optimizer = build_optimizer(self.params, config)
+        optimizer = build_optimizer(optimizer_groups(model), config)
         self.loss, self.optimizer = self.accelerator.prepare(TargetLoss(model), optimizer)
         self.scheduler = build_scheduler(self.optimizer, config, self.total_steps)
         self.step, self.target_tokens, self.train_seconds = 0, 0, 0.0

@@ -156,8 +156,8 @@ def _sweep(
     """Step once per learning rate until the smoothed loss diverges or the batches run out."""
     tried, raw, smooth, average, best, diverged = [], [], [], 0.0, math.inf, False
     for i, (lr, batch) in enumerate(zip(lrs, batches, strict=False)):
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        for group in optimizer.param_groups:  # a LoRA+ group keeps its multiple of lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(model, batch)
         loss.backward()

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from coursekit.adapters.inject import optimizer_groups
 from coursekit.data.batching import collate, target_count
 from coursekit.train.loss import TargetLoss
 from coursekit.train.optim import build_optimizer
@@ -40,8 +41,7 @@ def sweep_inputs(
     rows = [sampler.take(config.micro_batch_size) for _ in range(num_steps)]
     batches = [{**collate(r, pad_id), "n": sum(target_count(x) for x in r)} for r in rows]
     module = TargetLoss(model)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = build_optimizer(params, config)
+    optimizer = build_optimizer(optimizer_groups(model), config)
 
     def loss_fn(module: TargetLoss, batch: dict[str, Any]) -> torch.Tensor:
         inputs = {k: batch[k] for k in ("input_ids", "position_ids", "targets")}

@@ -2,7 +2,9 @@
 
 ``TrainConfig.optimizer`` is dispatched through ``OPTIMIZERS``: AdamW (decoupled weight decay,
 arXiv 1711.05101) with fp32 states, AdamW with 8-bit block-wise states (bitsandbytes, arXiv
-2110.02861) or SGD without momentum (no state at all).
+2110.02861) or SGD without momentum (no state at all). The optimizer receives named parameter
+groups (``coursekit.adapters.optimizer_groups``), each at ``lr_scale`` × the run's learning rate,
+so that an adapter variant can train some parameters faster (LoRA+ trains B at λ·η).
 
 Guide: docs/training.md.
 """
@@ -12,23 +14,27 @@ from __future__ import annotations
 import resource
 from collections.abc import Callable, Sequence
 from types import MappingProxyType
+from typing import Any
 
 import torch
 
 from coursekit.errors import CoursekitError
 from coursekit.train.config import TrainConfig
 
+Groups = Sequence[dict[str, Any]]
+"""Optimizer parameter groups: ``{"name", "params", "lr_scale", "lr"}`` each."""
 
-def _adamw(params: Sequence[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+
+def _adamw(params: Groups, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
 
 
-def _sgd(params: Sequence[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+def _sgd(params: Groups, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=config.learning_rate, weight_decay=config.weight_decay)
 
 
 def _adamw_8bit(
-    params: Sequence[torch.nn.Parameter], config: TrainConfig
+    params: Groups, config: TrainConfig
 ) -> torch.optim.Optimizer:  # pragma: no cover - needs a bitsandbytes backend (CUDA)
     try:
         from bitsandbytes.optim import AdamW8bit
@@ -48,10 +54,20 @@ OPTIMIZERS: MappingProxyType[str, Callable[..., torch.optim.Optimizer]] = Mappin
 
 
 def build_optimizer(
-    params: Sequence[torch.nn.Parameter], config: TrainConfig
+    groups: Sequence[dict[str, Any]] | Sequence[torch.nn.Parameter], config: TrainConfig
 ) -> torch.optim.Optimizer:
-    """Return the optimizer ``config.optimizer`` names over ``params`` at the peak rate."""
-    return OPTIMIZERS[config.optimizer](params, config)
+    """Return the optimizer ``config.optimizer`` names over ``groups`` at the peak rate.
+
+    Args:
+        groups: named parameter groups with an ``lr_scale`` (``optimizer_groups(model)``), or
+            plain parameters (one group at scale 1). Group g's learning rate is
+            η_g = ``lr_scale``_g · ``config.learning_rate``; schedules multiply every η_g alike.
+        config: the run's optimizer, learning rate and weight decay.
+    """
+    if groups and not isinstance(groups[0], dict):
+        groups = [{"name": "default", "params": list(groups), "lr_scale": 1.0}]
+    scaled = [{**group, "lr": config.learning_rate * group["lr_scale"]} for group in groups]
+    return OPTIMIZERS[config.optimizer](scaled, config)
 
 
 def peak_memory_bytes(device: torch.device) -> int:

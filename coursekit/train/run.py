@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
+from coursekit import codec
 from coursekit.data.prompts import EncodedExample
 from coursekit.errors import CoursekitError
 from coursekit.io import atomic_directory, atomic_open, write_json
@@ -55,7 +55,7 @@ def prepare_output(output: str | os.PathLike[str], spec: RunSpec, *, resume: boo
     try:
         (out / "checkpoints").mkdir(parents=True, exist_ok=True)
         with atomic_open(saved) as handle:
-            yaml.safe_dump(spec.to_dict(), handle, sort_keys=False)
+            handle.write(codec.to_yaml(spec))
     except OSError as error:
         raise CoursekitError(
             f"cannot write the run folder {out} ({error.strerror or error}); choose a writable "

@@ -22,15 +22,15 @@ from coursekit.adapters import (
     trainable_parameters,
     unmerge,
 )
+from coursekit.adapters.variants import VARIANTS
 
-METHODS = ["lora", "dora"]
+METHODS = list(VARIANTS)
 
 adapter_configs = st.builds(
     AdapterConfig,
     method=st.sampled_from(METHODS),
     rank=st.integers(1, 8),
     alpha=st.floats(0.5, 64),
-    use_rslora=st.booleans(),
     targets=st.sampled_from(["qv", "attention", "mlp", "all-linear", ("k_proj", "down_proj")]),
     layers=st.sampled_from([None, (0,), (1,)]),
 )

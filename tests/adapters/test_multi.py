@@ -257,7 +257,7 @@ def test_bad_arguments_raise():
 def test_loading_a_mismatched_or_missing_adapter_raises(tmp_path):
     save_one_adapter(apply_multi(tiny_qwen2(), CONFIG, n_adapters=2), 0, tmp_path / "rank4")
     other_rank = apply_multi(tiny_qwen2(), AdapterConfig(rank=2, targets="all-linear"), 2)
-    with pytest.raises(CoursekitError, match="does not fit"):
+    with pytest.raises(CoursekitError, match=r"\['rank', 'alpha'\] differ"):
         load_one_adapter(other_rank, 0, tmp_path / "rank4")
-    with pytest.raises(CoursekitError, match="not a readable adapter directory"):
+    with pytest.raises(CoursekitError, match="is not a directory"):
         load_one_adapter(other_rank, 0, tmp_path / "missing")

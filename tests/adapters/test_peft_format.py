@@ -12,9 +12,10 @@ from safetensors.torch import load_file, save_file
 from coursekit.adapters import AdapterConfig, apply, load_adapter, merge, save_adapter
 from coursekit.adapters.nf4 import NF4Tensor
 from coursekit.adapters.peft_format import CONFIG_FILE, WEIGHTS_FILE, adapter_config_of
+from coursekit.adapters.variants import VARIANTS
 from coursekit.errors import CoursekitError
 
-METHODS = ["lora", "dora"]
+METHODS = list(VARIANTS)
 
 
 def _config(method: str, **overrides) -> AdapterConfig:
@@ -34,7 +35,7 @@ def saved(tmp_path, make_model, randomize):
 def test_coursekit_adapter_loads_in_peft_with_same_logits(
     method, tmp_path, make_model, randomize, input_ids
 ):
-    ours = apply(make_model(0), _config(method, use_rslora=True))
+    ours = apply(make_model(0), _config(method))
     randomize(ours)
     save_adapter(ours, tmp_path / "adapter", base_model_name_or_path="tiny")
     theirs = PeftModel.from_pretrained(make_model(0), tmp_path / "adapter").eval()
@@ -44,10 +45,11 @@ def test_coursekit_adapter_loads_in_peft_with_same_logits(
         )
     saved = json.loads((tmp_path / "adapter" / CONFIG_FILE).read_text())
     assert saved["use_dora"] is (method == "dora")
+    assert saved["use_rslora"] is (method == "rslora")
     assert saved["base_model_name_or_path"] == "tiny"
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", ["lora", "dora", "rslora"])
 def test_peft_adapter_loads_in_coursekit_with_same_logits(method, tmp_path, make_model, input_ids):
     peft_config = LoraConfig(
         r=4,
@@ -55,6 +57,7 @@ def test_peft_adapter_loads_in_coursekit_with_same_logits(method, tmp_path, make
         target_modules=["q_proj", "v_proj", "down_proj"],
         layers_to_transform=[0],
         use_dora=method == "dora",
+        use_rslora=method == "rslora",
         task_type="CAUSAL_LM",
     )
     theirs = get_peft_model(make_model(0), peft_config)
@@ -66,6 +69,7 @@ def test_peft_adapter_loads_in_coursekit_with_same_logits(method, tmp_path, make
     theirs.save_pretrained(tmp_path / "peft")
     ours = load_adapter(make_model(0), tmp_path / "peft")
     assert adapter_config_of(ours).layers == (0,)
+    assert adapter_config_of(ours).method == method
     with torch.no_grad():
         torch.testing.assert_close(
             ours(input_ids).logits, theirs.eval()(input_ids).logits, atol=1e-5, rtol=1e-5

@@ -41,7 +41,7 @@ def test_method_sets_the_adapter(method, expected) -> None:
 def test_spec_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match=r"RunSpec\.method"):
         RunSpec(method="prefix")
-    with pytest.raises(ValueError, match="unknown key"):
+    with pytest.raises(ValueError, match=r"RunSpec has no field\(s\) \['modle'\]"):
         RunSpec.from_dict({"modle": "tiny"})
 
 
