@@ -1,4 +1,4 @@
-"""Tests of coursekit.data.extract, context and rust_syntax on the fixture crates."""
+"""Tests of coursekit.corpus.extract, context and rust_syntax on the fixture crates."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from coursekit.corpus.context import collect_items, needed_uses
+from coursekit.corpus.extract import ReferenceTest, extract_crate, pick_focal
 from coursekit.data import rust_syntax as rs
-from coursekit.data.context import collect_items, needed_uses
-from coursekit.data.extract import ReferenceTest, extract_crate, pick_focal
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crates"
 
