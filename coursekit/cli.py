@@ -99,7 +99,7 @@ def _add_baseline(sub: argparse._SubParsersAction) -> None:
 # Modules that add their own sub-commands: each has ``register(subparsers)``, whose parsers
 # set ``handler`` (a function of the parsed arguments returning the exit code).
 COMMAND_MODULES: tuple[str, ...] = (
-    "coursekit.data.corpus_cli",
+    "coursekit.corpus.cli",
     "coursekit.train.cli",
     "coursekit.memory.cli",
     "coursekit.nano.cli",

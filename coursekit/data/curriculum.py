@@ -38,7 +38,7 @@ import numpy as np
 Pacing = Literal["none", "linear", "root", "step"]
 
 COMPLEXITY_FEATURES: tuple[str, ...] = ("cyclomatic", "nesting")
-"""Complexity features used when every sample has them (``coursekit.data.features``)."""
+"""Complexity features used when every sample has them (``coursekit.corpus.features``)."""
 LENGTH_FEATURES: tuple[str, ...] = ("tokens", "lines")
 """Length features, the first one every sample has wins; else the function's characters."""
 FALLBACK_FEATURE = "function_chars"

@@ -3,7 +3,7 @@
 Stages (each timed; with ``resume`` the finished ones are reused from ``work_dir``):
 
 1. text: the training crates' source and the held-out (validation + test crates') source,
-   fetched from the manifest (:mod:`coursekit.data.pretrain_text`);
+   fetched from the manifest (:mod:`coursekit.corpus.pretrain_text`);
 2. tokenizer: byte-level BPE trained on the training text (:mod:`coursekit.nano.tokenizer`);
 3. encode: both texts tokenized and cut into rows of ``seq_len`` (:mod:`coursekit.nano.text`);
 4. pretrain: a freshly initialised ``Qwen2ForCausalLM`` trained with coursekit's own trainer
@@ -26,8 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from coursekit.corpus.pretrain_text import read_documents, write_heldout_text, write_pretrain_text
 from coursekit.data.corpus import load_splits
-from coursekit.data.pretrain_text import read_documents, write_heldout_text, write_pretrain_text
 from coursekit.errors import CoursekitError
 from coursekit.io import atomic_directory, write_json
 from coursekit.nano.config import NanoConfig

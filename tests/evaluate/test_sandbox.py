@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from coursekit.corpus.verify import verify_samples
 from coursekit.data.corpus import Sample
-from coursekit.data.verify import verify_samples
 from coursekit.evaluate import pids_cgroup, sandbox
 from coursekit.evaluate.rust import RustNotFoundError, compile_and_test_many, find_rustc
 from coursekit.evaluate.sandbox import SandboxLimits, isolation, run_sandboxed

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.data.build import BuildConfig, build_corpus
-from coursekit.data.sources import discover_crates
+from coursekit.corpus.build import BuildConfig, build_corpus
+from coursekit.corpus.sources import discover_crates
 from coursekit.nano.config import NanoConfig
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crates"

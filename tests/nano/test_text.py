@@ -7,13 +7,13 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coursekit.data.corpus import load_splits
-from coursekit.data.pretrain_text import (
+from coursekit.corpus.pretrain_text import (
     DOCUMENT_SEPARATOR,
     read_documents,
     write_heldout_text,
     write_pretrain_text,
 )
+from coursekit.data.corpus import load_splits
 from coursekit.nano.text import rows, sample_rows, token_stream
 
 
@@ -67,7 +67,7 @@ def test_pretraining_and_heldout_text_never_share_crates(fixture_corpus: Path, t
 def test_heldout_text_drops_files_also_in_training(fixture_corpus: Path, tmp_path: Path) -> None:
     import shutil
 
-    from coursekit.data.manifest import read_manifest
+    from coursekit.corpus.manifest import read_manifest
 
     mini = next(e for e in read_manifest(fixture_corpus / "manifest.txt") if e.crate == "mini")
     corpus = tmp_path / "corpus"

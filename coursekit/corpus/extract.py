@@ -36,14 +36,14 @@ from pathlib import Path
 
 import tree_sitter
 
-from coursekit.data import rust_syntax as rs
-from coursekit.data.context import (
+from coursekit.corpus.context import (
     Definition,
     FileItems,
     build_context,
     collect_items,
     needed_uses,
 )
+from coursekit.data import rust_syntax as rs
 from coursekit.data.corpus import Sample
 
 MAX_TESTS = 4
@@ -87,11 +87,11 @@ def extract_crate(
         version: the crate version.
         license: the crate's SPDX license expression.
         wide_context: also look for needed items in the crate's other files (see
-            :func:`coursekit.data.context.build_context`); same samples and ids.
+            :func:`coursekit.corpus.context.build_context`); same samples and ids.
 
     Returns:
         One unverified sample per focal function with at least one test, ordered by
-        path then function; ``features`` is empty (see :mod:`coursekit.data.features`).
+        path then function; ``features`` is empty (see :mod:`coursekit.corpus.features`).
 
     Example:
         >>> extract_crate(Path("tests/fixtures/crates/mini"), name="mini",

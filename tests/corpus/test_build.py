@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.data.build import BuildConfig, build_corpus
+from coursekit.corpus.build import BuildConfig, build_corpus
+from coursekit.corpus.datasheet import write_datasheet
+from coursekit.corpus.extract import extract_crate
+from coursekit.corpus.manifest import read_manifest
+from coursekit.corpus.pretrain_text import read_documents, write_pretrain_text
+from coursekit.corpus.sources import discover_crates, read_crate
+from coursekit.corpus.stats import corpus_stats
+from coursekit.corpus.verify import is_self_contained, verify_samples
 from coursekit.data.corpus import Sample, load_splits
-from coursekit.data.datasheet import write_datasheet
-from coursekit.data.extract import extract_crate
-from coursekit.data.manifest import read_manifest
-from coursekit.data.pretrain_text import read_documents, write_pretrain_text
-from coursekit.data.sources import discover_crates, read_crate
-from coursekit.data.stats import corpus_stats
-from coursekit.data.verify import is_self_contained, verify_samples
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crates"
 
@@ -171,7 +171,7 @@ def test_wide_context_rescues_a_sample(tmp_path: Path) -> None:
 
 
 def test_trim_context_keeps_uses_of_unverified_oversized_samples() -> None:
-    from coursekit.data.build import MAX_CONTEXT_CHARS, trim_context
+    from coursekit.corpus.build import MAX_CONTEXT_CHARS, trim_context
 
     big = "struct S;\n" * (MAX_CONTEXT_CHARS // 5)
     sample = Sample(

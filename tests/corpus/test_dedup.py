@@ -1,12 +1,12 @@
-"""Tests of coursekit.data.dedup."""
+"""Tests of coursekit.corpus.dedup."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from coursekit.corpus.dedup import deduplicate, digest, normalise
 from coursekit.data.corpus import Sample
-from coursekit.data.dedup import deduplicate, digest, normalise
 
 
 def make(id: str, function: str, tests: str = "mod tests {}") -> Sample:

@@ -3,7 +3,7 @@
 ``build_corpus`` runs the whole pipeline and writes ``train/val/test.jsonl.gz``,
 ``manifest.txt`` (one ``crate version source`` line per crate that gave samples, so a
 build from it fetches exactly those) and ``build.json`` (the counts of every stage).
-Crates whose license is not permissive (:func:`coursekit.data.sources.is_permissive`)
+Crates whose license is not permissive (:func:`coursekit.corpus.sources.is_permissive`)
 are skipped and listed in ``build.json``.
 
 Example:
@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from coursekit.corpus.dedup import deduplicate
+from coursekit.corpus.extract import extract_crate
+from coursekit.corpus.features import qwen_token_counter, sample_features
+from coursekit.corpus.manifest import ManifestEntry, write_manifest
+from coursekit.corpus.sources import CrateSource, is_permissive
+from coursekit.corpus.splits import split_by_crate
+from coursekit.corpus.verify import verify_samples
 from coursekit.data.corpus import Sample, write_corpus
-from coursekit.data.dedup import deduplicate
-from coursekit.data.extract import extract_crate
-from coursekit.data.features import qwen_token_counter, sample_features
-from coursekit.data.manifest import ManifestEntry, write_manifest
-from coursekit.data.sources import CrateSource, is_permissive
-from coursekit.data.splits import split_by_crate
-from coursekit.data.verify import verify_samples
 from coursekit.io import write_json
 
 MAX_CONTEXT_CHARS = 6000

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-from coursekit.data.sources import SourceError
+from coursekit.corpus.sources import SourceError
 from coursekit.io import atomic_open
 
 _HEADER = "# crate version source (Debian package or local path); see docs/corpus.md\n"

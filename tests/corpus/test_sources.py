@@ -1,4 +1,4 @@
-"""Tests of coursekit.data.sources and manifest: licenses, Cargo.toml, Debian fetching."""
+"""Tests of coursekit.corpus.sources and manifest: licenses, Cargo.toml, Debian fetching."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.data.extract import extract_crate
-from coursekit.data.manifest import ManifestEntry, parse_manifest, read_manifest, write_manifest
-from coursekit.data.sources import (
+from coursekit.corpus.extract import extract_crate
+from coursekit.corpus.manifest import ManifestEntry, parse_manifest, read_manifest, write_manifest
+from coursekit.corpus.sources import (
     SourceError,
     crates_for_manifest,
     debian_package,

@@ -17,8 +17,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from coursekit.corpus.stats import corpus_stats
 from coursekit.data.corpus import Sample, load_splits
-from coursekit.data.stats import corpus_stats
 from coursekit.io import atomic_open
 
 _PLOTS = {

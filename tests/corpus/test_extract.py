@@ -1,4 +1,4 @@
-"""Tests of coursekit.data.extract, context and rust_syntax on the fixture crates."""
+"""Tests of coursekit.corpus.extract and context on the fixture crates."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.data import rust_syntax as rs
-from coursekit.data.context import collect_items, needed_uses
-from coursekit.data.extract import ReferenceTest, extract_crate, pick_focal
+from coursekit.corpus.context import collect_items, needed_uses
+from coursekit.corpus.extract import ReferenceTest, extract_crate, pick_focal
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crates"
 
@@ -159,14 +158,3 @@ def test_needed_uses_filters_and_adds_alloc() -> None:
         "use alloc::vec::Vec;",
         "use foo::{self, Bar};",
     ]
-
-
-def test_syntax_helpers() -> None:
-    root = rs.parse("//! Crate doc.\n/// One.\n#[inline]\nfn one() {}\nimpl<T> a::Foo<T> {}\n")
-    function, impl = root.root_node.named_children[-2:]
-    assert rs.item_source(function) == "/// One.\n#[inline]\nfn one() {}"
-    assert rs.attributes(function) == ["#[inline]"]
-    assert rs.impl_type_name(impl) == "Foo"
-    assert rs.impl_header(impl) == "impl<T> a::Foo<T> {"
-    assert rs.name_of(impl) == ""
-    assert not rs.is_test_function(function) and not rs.is_test_module(function)

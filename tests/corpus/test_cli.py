@@ -96,7 +96,7 @@ def test_fetch_reports_errors(
 def test_fetch_prints_roots(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from coursekit.data import sources
+    from coursekit.corpus import sources
 
     monkeypatch.setattr(sources, "fetch_debian", lambda crates, cache_dir: [Path("/x/y")])
     assert main(["corpus", "fetch", "--debian", "itoa"]) == 0

@@ -65,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from coursekit.data.sources import fetch_debian
+    from coursekit.corpus.sources import fetch_debian
 
     for root in fetch_debian(args.debian, cache_dir=args.cache):
         print(root)
@@ -73,9 +73,9 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from coursekit.data.build import BuildConfig, build_corpus
-    from coursekit.data.manifest import read_manifest
-    from coursekit.data.sources import crates_for_manifest, discover_crates
+    from coursekit.corpus.build import BuildConfig, build_corpus
+    from coursekit.corpus.manifest import read_manifest
+    from coursekit.corpus.sources import crates_for_manifest, discover_crates
 
     config = BuildConfig(
         seed=args.seed,
@@ -92,7 +92,7 @@ def _build(args: argparse.Namespace) -> int:
         crates += crates_for_manifest(read_manifest(args.manifest), cache_dir=args.cache)
     report = build_corpus(crates, args.out, config)
     if args.datasheet:
-        from coursekit.data.datasheet import write_datasheet
+        from coursekit.corpus.datasheet import write_datasheet
 
         write_datasheet(args.out)
     print(json.dumps(report, indent=2))
@@ -100,7 +100,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from coursekit.data.stats import corpus_stats
+    from coursekit.corpus.stats import corpus_stats
 
     stats = corpus_stats(args.directory)
     if args.json:
@@ -124,7 +124,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _pretrain_text(args: argparse.Namespace) -> int:
-    from coursekit.data.pretrain_text import write_heldout_text, write_pretrain_text
+    from coursekit.corpus.pretrain_text import write_heldout_text, write_pretrain_text
 
     write = write_heldout_text if args.heldout else write_pretrain_text
     report = write(args.directory, args.out, cache_dir=args.cache)

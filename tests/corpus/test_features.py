@@ -1,11 +1,11 @@
-"""Tests of coursekit.data.features: each feature on a function where it is known."""
+"""Tests of coursekit.corpus.features: each feature on a function where it is known."""
 
 from __future__ import annotations
 
 import pytest
 
+from coursekit.corpus.features import function_features, qwen_token_counter, sample_features
 from coursekit.data.corpus import Sample
-from coursekit.data.features import function_features, qwen_token_counter, sample_features
 
 BRANCHY = """
 /// Classifies.

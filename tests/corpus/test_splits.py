@@ -1,4 +1,4 @@
-"""Tests of coursekit.data.splits: by crate, deterministic, fractions, verified first."""
+"""Tests of coursekit.corpus.splits: by crate, deterministic, fractions, verified first."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coursekit.corpus.splits import split_by_crate
 from coursekit.data.corpus import Sample
-from coursekit.data.splits import split_by_crate
 
 
 def make(crate: str, index: int, verified: bool = False) -> Sample:

@@ -3,7 +3,7 @@ r"""Write raw Rust source of a corpus's crates: the nano model's pretraining and
 By default only crates of the corpus's ``train`` split are used, so the nano model never
 pretrains on code from the evaluation crates; ``splits=("val", "test")`` writes the held-out
 text its perplexity is measured on. Every ``.rs`` file under a crate's ``src/`` is included
-once: files equal after :func:`coursekit.data.dedup.normalise` (comments and whitespace
+once: files equal after :func:`coursekit.corpus.dedup.normalise` (comments and whitespace
 ignored) are written only the first time, and ``exclude`` drops files already seen elsewhere
 (the held-out text excludes every file that is also in the training text). Each document is
 ``// <crate>/<path>\\n<source>\\n`` followed by :data:`DOCUMENT_SEPARATOR`, the way Qwen's
@@ -20,10 +20,10 @@ import os
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
+from coursekit.corpus.dedup import digest, normalise
+from coursekit.corpus.manifest import read_manifest
+from coursekit.corpus.sources import CrateSource, crates_for_manifest
 from coursekit.data.corpus import load_splits
-from coursekit.data.dedup import digest, normalise
-from coursekit.data.manifest import read_manifest
-from coursekit.data.sources import CrateSource, crates_for_manifest
 from coursekit.io import atomic_open
 
 MAX_FILE_BYTES = 200_000
@@ -47,7 +47,7 @@ def write_pretrain_text(
         out: the text file to write (atomically).
         splits: whose crates to include.
         exclude: dedup digests (``digest(normalise(source))``) of files to leave out.
-        cache_dir: the Debian crate cache (default: see :mod:`coursekit.data.sources`).
+        cache_dir: the Debian crate cache (default: see :mod:`coursekit.corpus.sources`).
 
     Returns:
         Counts: ``crates``, ``files`` written, ``duplicates`` and ``excluded`` skipped, ``bytes``.
