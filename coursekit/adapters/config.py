@@ -8,7 +8,7 @@ W_q and W_v, QLoRA (arXiv 2305.14314) §4 finds all linear layers necessary to m
 fine-tuning.
 
 Guide: docs/adapters.md. Used in notebooks/phase2_analysis.ipynb (LoRA configuration and
-targeting) and by the phase 3 enhancements (DESIGN.md).
+targeting) and by the Phase 3 enhancements (docs/course.md).
 """
 
 from __future__ import annotations

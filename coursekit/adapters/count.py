@@ -23,7 +23,7 @@ head_dim = hidden / heads unless the config sets ``head_dim``. For Qwen2.5-Coder
 ``"qv"`` 1,081,344; ``"attention"`` 2,162,688; ``"all-linear"`` 8,798,208 (LoRA).
 
 Guide: docs/adapters.md. Used in notebooks/phase2_analysis.ipynb (LoRA configuration and
-targeting) and by the phase 3 enhancements (DESIGN.md).
+targeting) and by the Phase 3 enhancements (docs/course.md).
 """
 
 from __future__ import annotations

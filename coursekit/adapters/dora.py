@@ -3,7 +3,7 @@
 Shape legend: b batch, s seq, d_in input features, d_out output features, r rank.
 
 Guide: docs/adapters.md. Reference implementation of enhancement E (DoRA), phase 3
-(DESIGN.md, COURSE.md).
+(docs/course.md).
 """
 
 from __future__ import annotations

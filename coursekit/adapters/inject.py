@@ -6,7 +6,7 @@ copy), then freezes every parameter except the adapters'. The module
 names do not change, so the base model's state-dict keys (``…q_proj.weight``) stay valid.
 
 Guide: docs/adapters.md. Used in notebooks/phase2_analysis.ipynb (LoRA configuration and
-targeting) and by the phase 3 enhancements (DESIGN.md).
+targeting) and by the Phase 3 enhancements (docs/course.md).
 """
 
 from __future__ import annotations

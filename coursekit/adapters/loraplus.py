@@ -9,8 +9,8 @@ groups differ. This module is the variant's optimizer hook; ``coursekit.adapters
 registers it as ``"loraplus"``.
 
 peft's ``peft.optimizers.create_loraplus_optimizer`` is the oracle: it puts every ``lora_B``
-weight and every 1-D adapter parameter at ``lr · loraplus_lr_ratio`` (tests/adapters/
-test_loraplus.py checks the groups and one AdamW step against it).
+weight and every 1-D adapter parameter at ``lr · loraplus_lr_ratio``
+(tests/adapters/test_variants.py checks the groups and one AdamW step against it).
 
 Guide: docs/adapters.md ("How to add an adapter variant").
 """

@@ -9,7 +9,7 @@ functions; nothing here holds state.
 Shape legend: b batch, s seq, d_in input features, d_out output features, r rank.
 
 Guide: docs/adapters.md. Used in notebooks/phase2_analysis.ipynb (LoRA configuration and
-targeting) and by the phase 3 enhancements (DESIGN.md).
+targeting) and by the Phase 3 enhancements (docs/course.md).
 """
 
 from __future__ import annotations

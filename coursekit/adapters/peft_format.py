@@ -7,7 +7,7 @@ A peft LoRA adapter directory holds ``adapter_config.json`` (a ``peft.LoraConfig
 Names checked against peft 0.21.2 (``PeftModel.save_pretrained``).
 
 Guide: docs/adapters.md. Used in notebooks/phase2_analysis.ipynb (LoRA configuration and
-targeting) and by the phase 3 enhancements (DESIGN.md).
+targeting) and by the Phase 3 enhancements (docs/course.md).
 """
 
 from __future__ import annotations
