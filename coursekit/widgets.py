@@ -27,7 +27,7 @@ from coursekit.memory.planner import (
     model_config_from,
     plan,
 )
-from coursekit.models import PRESETS
+from coursekit.presets import PRESETS
 from coursekit.train.config import TrainConfig
 
 BUDGETS_GB: tuple[int, ...] = (8, 16, 24, 40, 80)

@@ -14,6 +14,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(scope="session")
 def tiny_dir() -> Path:
     """The tiny random Qwen2 checkpoint (with tokenizer), built once per session."""
-    from coursekit.models import resolve_model
+    from coursekit.loading import resolve_model
 
     return Path(resolve_model("tiny"))

@@ -38,7 +38,7 @@ def test_plot_losses_draws_train_and_val():
 
 def test_presets_table_lists_every_preset_with_its_parameter_count():
     from coursekit.display import presets_table
-    from coursekit.models import PRESETS
+    from coursekit.presets import PRESETS
 
     html = presets_table()
     assert all(name in html for name in PRESETS)

@@ -32,8 +32,10 @@ from typing import Any, Literal
 
 from coursekit.adapters import AdapterConfig
 from coursekit.errors import CoursekitError
+from coursekit.loading import resolve_model
 from coursekit.memory.estimate import GIB, OVERHEAD, Attention, MemoryBreakdown, Overhead, estimate
-from coursekit.models import PRESETS, preset_config, resolve_model, tiny_qwen2_config
+from coursekit.presets import PRESETS, preset_config
+from coursekit.tiny import tiny_qwen2_config
 from coursekit.train.config import TrainConfig
 
 Method = Literal["full", "lora", "qlora"]

@@ -18,7 +18,7 @@ import yaml
 
 from coursekit.adapters import AdapterConfig
 from coursekit.errors import CoursekitError
-from coursekit.models import DEFAULT_MODEL
+from coursekit.loading import DEFAULT_MODEL
 from coursekit.train.config import TrainConfig
 
 Method = Literal["lora", "dora", "qlora", "full"]
