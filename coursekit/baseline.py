@@ -148,7 +148,7 @@ class BaselineResult:
 
     def save(self, out_dir: str | Path) -> dict[str, Path]:
         """Write ``metrics.json``, ``history.json`` and ``loss_curve.png`` into ``out_dir``."""
-        from coursekit.plots import plot_losses
+        from coursekit.display.plots import plot_losses
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

@@ -161,7 +161,7 @@ def rank_explorer() -> Any:
     import ipywidgets as widgets
     from IPython.display import Image, display
 
-    from coursekit.plots import figure_png
+    from coursekit.display.plots import figure_png
 
     controls = _controls()
     output = widgets.Output()
