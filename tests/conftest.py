@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,3 +19,14 @@ def tiny_dir() -> Path:
     from coursekit.loading import resolve_model
 
     return Path(resolve_model("tiny"))
+
+
+@pytest.fixture(scope="session")
+def make_tiny_qwen2() -> Callable[..., Any]:
+    """The one tiny random Qwen2 factory: ``(seed, *, vocab_size, **sizes) -> fresh model``.
+
+    See :func:`tests.tiny.make_tiny_qwen2`; code outside a test imports that function.
+    """
+    from tests.tiny import make_tiny_qwen2
+
+    return make_tiny_qwen2
