@@ -36,7 +36,7 @@ import torch
 def encoded(args):
     from coursekit.data.corpus import load_splits, seed_dir
     from coursekit.data.tokenized import TokenCache
-    from coursekit.models import load_tokenizer
+    from coursekit.loading import load_tokenizer
 
     tokenizer = load_tokenizer(args.model)
     splits = load_splits(Path(args.data) if args.data else seed_dir())
@@ -74,7 +74,7 @@ def run_coursekit(args) -> dict:
         ),
     )  # fmt: skip
     from coursekit.adapters import apply
-    from coursekit.models import load_model
+    from coursekit.loading import load_model
     from coursekit.train.run import seed_everything
 
     with tempfile.TemporaryDirectory() as out:
@@ -93,7 +93,7 @@ def run_hf(args) -> dict:
     from peft import LoraConfig, get_peft_model
     from transformers import Trainer, TrainingArguments
 
-    from coursekit.models import load_model
+    from coursekit.loading import load_model
 
     tokenizer, train, val = encoded(args)
     torch.manual_seed(args.seed)

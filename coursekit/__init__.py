@@ -1,9 +1,9 @@
 """coursekit: the Python workbook of the capstone "Enhance a Qwen2.5-Coder fine-tuning pipeline".
 
 The notebooks under ``notebooks/`` are thin recipes; this package does the work: Qwen2.5-Coder
-model presets and loading (:mod:`coursekit.models`), the offline Qwen2.5 tokenizer
-(:mod:`coursekit.tokenizer`), the environment check (:mod:`coursekit.doctor`), the Rust
-test-generation data (:mod:`coursekit.data`, built offline by :mod:`coursekit.corpus`),
+model presets (:mod:`coursekit.presets`) and loading (:mod:`coursekit.loading`), the offline
+Qwen2.5 tokenizer (:mod:`coursekit.tokenizer`), the environment check (:mod:`coursekit.doctor`),
+the Rust test-generation data (:mod:`coursekit.data`, built offline by :mod:`coursekit.corpus`),
 the Phase 1 baseline fine-tune (:mod:`coursekit.baseline`), Rust compilation of generated
 tests (:mod:`coursekit.evaluate`) and notebook metric records (:func:`record`,
 :func:`read_records`).

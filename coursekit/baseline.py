@@ -27,7 +27,8 @@ from coursekit.adapters import TARGET_PRESETS, AdapterConfig, apply, trainable_c
 from coursekit.data.corpus import Sample, default_corpus_dir, load_splits
 from coursekit.data.prompts import EncodedExample, encode_example, prompt_text
 from coursekit.io import atomic_open, write_json
-from coursekit.models import DEFAULT_MODEL, count_parameters, load_model, load_tokenizer
+from coursekit.loading import DEFAULT_MODEL, load_model, load_tokenizer
+from coursekit.presets import count_parameters
 from coursekit.train import BaseCallback, TrainConfig
 from coursekit.train.loop import make_accelerator
 from coursekit.train.optim import peak_memory_bytes
@@ -147,7 +148,7 @@ class BaselineResult:
 
     def save(self, out_dir: str | Path) -> dict[str, Path]:
         """Write ``metrics.json``, ``history.json`` and ``loss_curve.png`` into ``out_dir``."""
-        from coursekit.plots import plot_losses
+        from coursekit.display.plots import plot_losses
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

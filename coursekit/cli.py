@@ -60,7 +60,7 @@ def _baseline(args: argparse.Namespace) -> int:
 
 
 def _tiny(args: argparse.Namespace) -> int:
-    from coursekit.models import tiny_qwen2
+    from coursekit.tiny import tiny_qwen2
 
     print(tiny_qwen2(args.out_dir, seed=args.seed))
     return 0
@@ -74,7 +74,7 @@ def _tokenizer(args: argparse.Namespace) -> int:
 
 
 def _add_baseline(sub: argparse._SubParsersAction) -> None:
-    from coursekit.models import DEFAULT_MODEL
+    from coursekit.loading import DEFAULT_MODEL
 
     parser = sub.add_parser("baseline", help="run the Phase 1 baseline LoRA fine-tune")
     parser.add_argument(

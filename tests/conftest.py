@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +16,17 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(scope="session")
 def tiny_dir() -> Path:
     """The tiny random Qwen2 checkpoint (with tokenizer), built once per session."""
-    from coursekit.models import resolve_model
+    from coursekit.loading import resolve_model
 
     return Path(resolve_model("tiny"))
+
+
+@pytest.fixture(scope="session")
+def make_tiny_qwen2() -> Callable[..., Any]:
+    """The one tiny random Qwen2 factory: ``(seed, *, vocab_size, **sizes) -> fresh model``.
+
+    See :func:`tests.tiny.make_tiny_qwen2`; code outside a test imports that function.
+    """
+    from tests.tiny import make_tiny_qwen2
+
+    return make_tiny_qwen2

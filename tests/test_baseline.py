@@ -10,7 +10,7 @@ from coursekit.adapters import LoRALinear
 from coursekit.baseline import BaselineConfig, encode_split, run_baseline
 from coursekit.data.batching import collate
 from coursekit.data.corpus import load_splits, seed_dir
-from coursekit.models import load_model, load_tokenizer
+from coursekit.loading import load_model, load_tokenizer
 from coursekit.train.loss import TargetLoss
 
 SMALL = {"steps": 3, "batch_size": 2, "seq_len": 256, "eval_every": 2, "generate": 1}

@@ -10,7 +10,7 @@ a sweep of learning rates would pay it again. ``TokenCache`` keys every encoded 
 - the sample's id and a SHA-256 of its content (so an edited sample is re-encoded).
 
 On disk it is one JSON file per (fingerprint, seq_len) under
-``coursekit.models.cache_root() / "tokenized"``, rewritten atomically when new samples appear.
+``coursekit.loading.cache_root() / "tokenized"``, rewritten atomically when new samples appear.
 
 Guide: docs/training.md. Used in notebooks/phase1_baseline.ipynb.
 """
@@ -68,7 +68,7 @@ class TokenCache:
 
     def __init__(self, directory: str | os.PathLike[str] | None = None, *, persist: bool = True):
         if directory is None:
-            from coursekit.models import cache_root
+            from coursekit.loading import cache_root
 
             directory = cache_root() / "tokenized"
         self.directory, self.persist = Path(directory), persist

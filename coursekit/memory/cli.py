@@ -22,6 +22,7 @@ import json
 from typing import Any
 
 from coursekit.adapters import AdapterConfig, count_trainable, run_methods
+from coursekit.loading import DEFAULT_MODEL
 from coursekit.memory.estimate import ATTENTIONS, GIB, estimate, parameter_count
 from coursekit.memory.planner import (
     METHODS,
@@ -30,7 +31,6 @@ from coursekit.memory.planner import (
     model_config_from,
     plan,
 )
-from coursekit.models import DEFAULT_MODEL
 from coursekit.train.config import OPTIMIZERS, PRECISIONS, TrainConfig
 
 

@@ -148,7 +148,7 @@ def parameter_count(model_config: Any) -> int:
     """Return N = V·d (+ V·d untied head) + L·(q/k/v/o/MLP weights, q/k/v biases, 2 norms) + d.
 
     Example:
-        >>> from coursekit.models import preset_config
+        >>> from coursekit.presets import preset_config
         >>> parameter_count(preset_config("qwen2.5-coder-0.5b"))
         494032768
     """
@@ -267,7 +267,7 @@ def estimate(
         ValueError: an unknown ``attention``, or adapter layers the model does not have.
 
     Example:
-        >>> from coursekit.models import preset_config
+        >>> from coursekit.presets import preset_config
         >>> from coursekit.train.config import TrainConfig
         >>> e = estimate(preset_config("qwen2.5-coder-0.5b"), None, TrainConfig(precision="bf16"))
         >>> e.base_weights

@@ -32,8 +32,10 @@ from typing import Any
 
 from coursekit.adapters import AdapterConfig, method_of, run_methods, split_method
 from coursekit.errors import CoursekitError
+from coursekit.loading import resolve_model
 from coursekit.memory.estimate import GIB, OVERHEAD, Attention, MemoryBreakdown, Overhead, estimate
-from coursekit.models import PRESETS, preset_config, resolve_model, tiny_qwen2_config
+from coursekit.presets import PRESETS, preset_config
+from coursekit.tiny import tiny_qwen2_config
 from coursekit.train.config import TrainConfig
 
 METHODS: tuple[str, ...] = ("full", "lora", "qlora")

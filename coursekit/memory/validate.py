@@ -29,7 +29,7 @@ import torch
 from coursekit.adapters import AdapterConfig
 from coursekit.memory.estimate import Attention, estimate
 from coursekit.memory.measure import measure
-from coursekit.models import tiny_qwen2_config
+from coursekit.tiny import tiny_qwen2_config
 from coursekit.train.config import TrainConfig
 
 TOLERANCE = 0.15

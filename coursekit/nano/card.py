@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from coursekit.display.plots import figure_png, plot_losses
 from coursekit.io import atomic_open
-from coursekit.plots import figure_png, plot_losses
 from coursekit.train.callbacks import read_metrics
 
 

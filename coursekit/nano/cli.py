@@ -26,7 +26,7 @@ _SIZES = ("steps", "hidden_size", "num_hidden_layers", "vocab_size", "seq_len",
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``nano`` command group to the ``coursekit`` parser."""
     from coursekit.data.corpus import default_corpus_dir
-    from coursekit.models import NANO, models_root
+    from coursekit.loading import NANO, models_root
 
     nano = subparsers.add_parser("nano", help="the bundled Qwen2.5-Coder-nano model")
     sub = nano.add_subparsers(dest="nano_command", required=True)
@@ -68,7 +68,7 @@ def _build(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     from coursekit.errors import CoursekitError
-    from coursekit.models import resolve_model
+    from coursekit.loading import resolve_model
 
     directory = args.model or Path(resolve_model("nano"))
     path = directory / "build.json"

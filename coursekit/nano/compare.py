@@ -31,7 +31,7 @@ def pretrained_vs_random(config: BaselineConfig, output_dir: str | Path) -> dict
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from coursekit.models import load_model, load_tokenizer, resolve_model
+    from coursekit.loading import load_model, load_tokenizer, resolve_model
 
     config = dataclasses.replace(config, generate=0)
     tokenizer = load_tokenizer(config.model)

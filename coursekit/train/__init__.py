@@ -1,5 +1,7 @@
 """Training: the run configuration, the loop, checkpoints, schedules and callbacks."""
 
+from coursekit.display.dashboard import Dashboard, dashboard_figure, render_metrics
+from coursekit.display.progress import ProgressBar
 from coursekit.train.callbacks import (
     METRIC_KEYS,
     BaseCallback,
@@ -10,7 +12,6 @@ from coursekit.train.callbacks import (
 )
 from coursekit.train.checkpoint import Checkpointer, CheckpointWarning, ConfigMismatchError
 from coursekit.train.config import TrainConfig
-from coursekit.train.dashboard import Dashboard, dashboard_figure, render_metrics
 from coursekit.train.loop import Trainer, make_accelerator
 from coursekit.train.loss import TargetLoss
 from coursekit.train.lr_finder import (
@@ -20,7 +21,6 @@ from coursekit.train.lr_finder import (
     plot_lr_finder,
     suggest,
 )
-from coursekit.train.progress import ProgressBar
 from coursekit.train.run import finetune, load_for_training, prepare_output, train_run
 from coursekit.train.schedule import build_scheduler, lr_factor
 from coursekit.train.spec import RunSpec, load_spec

@@ -4,7 +4,7 @@ The loop calls ``on_step(row)`` after every optimizer step, ``on_eval(row)`` aft
 evaluation on the validation split and ``on_end(summary)`` once at the end. A row is a flat
 dict of numbers whose keys are ``METRIC_KEYS`` (a key the loop did not measure this step is
 absent, never None). ``MetricsLogger`` appends every row to ``runs/<name>/metrics.jsonl``;
-the dashboard and progress bar (``coursekit.train.dashboard``, ``coursekit.train.progress``)
+the dashboard and progress bar (``coursekit.display.dashboard``, ``coursekit.display.progress``)
 implement the same protocol.
 
 Guide: docs/training.md. Used in notebooks/phase1_baseline.ipynb (loss curves).

@@ -93,7 +93,7 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from coursekit.train.progress import ProgressBar
+    from coursekit.display.progress import ProgressBar
     from coursekit.train.run import finetune
 
     spec = spec_from_args(args)

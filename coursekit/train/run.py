@@ -224,7 +224,7 @@ def load_for_training(spec: RunSpec, *, cache: Any = None) -> Loaded:
     from coursekit.adapters import apply
     from coursekit.data.corpus import default_corpus_dir, load_splits
     from coursekit.data.tokenized import TokenCache
-    from coursekit.models import load_model, load_tokenizer
+    from coursekit.loading import load_model, load_tokenizer
 
     splits = load_splits(Path(spec.data) if spec.data else default_corpus_dir())
     tokenizer = load_tokenizer(spec.model)

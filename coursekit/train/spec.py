@@ -16,7 +16,7 @@ from typing import Any
 
 from coursekit import codec
 from coursekit.adapters import AdapterConfig, run_methods, split_method
-from coursekit.models import DEFAULT_MODEL
+from coursekit.loading import DEFAULT_MODEL
 from coursekit.train.config import TrainConfig
 
 

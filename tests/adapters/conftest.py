@@ -10,16 +10,16 @@ import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from coursekit.adapters import adapter_modules
+from tests.tiny import tiny_qwen2_config
 
-TINY_QWEN2 = {
+ADAPTER_SIZES = {
     "hidden_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
     "intermediate_size": 128,
     "vocab_size": 256,
     "max_position_embeddings": 64,
+    "attn_implementation": "eager",
 }
+"""The adapter tests' sizes of the shared tiny Qwen2 (2 layers, 4 heads, 2 KV heads)."""
 
 
 @pytest.fixture(autouse=True)
@@ -38,11 +38,13 @@ def one_thread():
 @pytest.fixture(scope="session")
 def tiny_config() -> Qwen2Config:
     """Qwen2 shapes scaled down: GQA (4 heads, 2 KV heads) and q/k/v biases, as in Qwen2."""
-    return Qwen2Config(**TINY_QWEN2, attn_implementation="eager")
+    return tiny_qwen2_config(**ADAPTER_SIZES)
 
 
 @pytest.fixture(scope="session")
-def make_model(tiny_config: Qwen2Config) -> Callable[[int], Qwen2ForCausalLM]:
+def make_model(
+    make_tiny_qwen2: Callable[..., Qwen2ForCausalLM],
+) -> Callable[[int], Qwen2ForCausalLM]:
     """Return seed ↦ a fresh fp32 tiny Qwen2 in eval mode, with non-zero biases.
 
     transformers initialises biases to zero; random ones make the DoRA bias tests meaningful.
@@ -51,8 +53,7 @@ def make_model(tiny_config: Qwen2Config) -> Callable[[int], Qwen2ForCausalLM]:
 
     def make(seed: int = 0) -> Qwen2ForCausalLM:
         if seed not in cache:
-            torch.manual_seed(seed)
-            model = Qwen2ForCausalLM(tiny_config).eval()
+            model = make_tiny_qwen2(seed, **ADAPTER_SIZES).eval()
             with torch.no_grad():
                 for module in model.modules():
                     if isinstance(module, torch.nn.Linear) and module.bias is not None:
@@ -67,7 +68,7 @@ def make_model(tiny_config: Qwen2Config) -> Callable[[int], Qwen2ForCausalLM]:
 def input_ids() -> torch.Tensor:
     """(b=2, s=12) random token ids."""
     return torch.randint(
-        0, TINY_QWEN2["vocab_size"], (2, 12), generator=torch.Generator().manual_seed(1)
+        0, ADAPTER_SIZES["vocab_size"], (2, 12), generator=torch.Generator().manual_seed(1)
     )
 
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 import torch
-from transformers import Qwen2Config, Qwen2ForCausalLM
+from transformers import Qwen2ForCausalLM
 
 from coursekit.adapters.config import AdapterConfig
 from coursekit.adapters.inject import apply
@@ -24,25 +24,17 @@ from coursekit.adapters.multi import (
 from coursekit.adapters.nf4 import NF4Tensor
 from coursekit.adapters.peft_format import load_adapter
 from coursekit.errors import CoursekitError
+from tests.tiny import make_tiny_qwen2
 
 VOCAB = 64
 CONFIG = AdapterConfig(rank=4, alpha=8.0, targets="all-linear")
 
 
 def tiny_qwen2(seed: int = 0) -> Qwen2ForCausalLM:
-    """A 2-layer, 32-wide random Qwen2 (litgpt-style test model); q/k/v carry biases."""
-    torch.manual_seed(seed)
-    config = Qwen2Config(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-        tie_word_embeddings=True,
-    )
-    return Qwen2ForCausalLM(config).eval()
+    """The shared 2-layer, 32-wide random Qwen2 (litgpt-style test model); q/k/v carry biases."""
+    return make_tiny_qwen2(
+        seed, vocab_size=VOCAB, max_position_embeddings=64, tie_word_embeddings=True
+    ).eval()
 
 
 def _randomize_b(model: torch.nn.Module, seed: int = 1) -> None:

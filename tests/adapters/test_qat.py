@@ -6,7 +6,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from transformers import Qwen2Config, Qwen2ForCausalLM
+from transformers import Qwen2ForCausalLM
 
 from coursekit.adapters.config import AdapterConfig, resolve_targets
 from coursekit.adapters.inject import apply, merge
@@ -23,25 +23,20 @@ from coursekit.adapters.qat import (
     quantize_weights_,
     straight_through,
 )
+from tests.tiny import make_tiny_qwen2
 
 VOCAB = 64
 
 
 def tiny_qwen2(seed: int = 0, initializer_range: float = 0.02) -> Qwen2ForCausalLM:
-    """A 2-layer, 32-wide random Qwen2 (litgpt-style test model)."""
-    torch.manual_seed(seed)
-    config = Qwen2Config(
-        initializer_range=initializer_range,
+    """The shared 2-layer, 32-wide random Qwen2 (litgpt-style test model)."""
+    return make_tiny_qwen2(
+        seed,
         vocab_size=VOCAB,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
         max_position_embeddings=64,
         tie_word_embeddings=True,
-    )
-    return Qwen2ForCausalLM(config).eval()
+        initializer_range=initializer_range,
+    ).eval()
 
 
 def _weight(shape, seed=0):

@@ -6,7 +6,6 @@ import random
 
 import pytest
 import torch
-from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from coursekit.data.batching import collate, pack, shifted_targets, target_count
 from coursekit.data.prompts import IGNORE_INDEX, EncodedExample
@@ -49,23 +48,14 @@ def test_collate_rejects_empty_rows() -> None:
         collate([[]], pad_id=0)
 
 
-def tiny_lm() -> Qwen2ForCausalLM:
-    torch.manual_seed(0)
-    config = Qwen2Config(
-        vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, attn_implementation="sdpa",
-    )  # fmt: skip
-    return Qwen2ForCausalLM(config).eval()
-
-
-def test_packed_and_unpacked_rows_give_the_same_per_sample_loss() -> None:
+def test_packed_and_unpacked_rows_give_the_same_per_sample_loss(make_tiny_qwen2) -> None:
     """Claim: packing changes nothing but the layout. Tolerance 1e-5 (fp32, other shapes)."""
     rng = random.Random(0)
     examples = [
         example([rng.randrange(1, 128) for _ in range(n)], prompt=rng.randint(1, n - 1))
         for n in (5, 9, 3, 12, 7)
     ]
-    loss = TargetLoss(tiny_lm())
+    loss = TargetLoss(make_tiny_qwen2(0, vocab_size=128, attn_implementation="sdpa").eval())
     with torch.no_grad():
         alone = [loss(**collate([[e]], pad_id=0)).item() for e in examples]
         padded = loss(**collate([[e] for e in examples], pad_id=0)).item()

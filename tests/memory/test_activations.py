@@ -17,7 +17,7 @@ from coursekit.memory.activations import (
     is_adapted,
     trainable_in,
 )
-from coursekit.models import tiny_qwen2_config
+from coursekit.tiny import tiny_qwen2_config
 
 
 def _transient_peak(run) -> int:

@@ -129,7 +129,7 @@ def test_plan_fits_and_does_not_fit(capsys):
 
 
 def test_model_directory_and_bad_model(capsys, tmp_path):
-    from coursekit.models import tiny_qwen2_config
+    from coursekit.tiny import tiny_qwen2_config
 
     tiny_qwen2_config().save_pretrained(tmp_path)
     code, out = run(capsys, "memory", "estimate", "--model", str(tmp_path), "--json")

@@ -18,7 +18,8 @@ from coursekit.memory.estimate import (
     estimate,
     parameter_count,
 )
-from coursekit.models import count_parameters, meta_model, preset_config, tiny_qwen2_config
+from coursekit.presets import count_parameters, meta_model, preset_config
+from coursekit.tiny import tiny_qwen2_config
 from coursekit.train.config import TrainConfig
 
 QWEN_05B = preset_config("qwen2.5-coder-0.5b")

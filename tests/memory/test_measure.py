@@ -8,7 +8,7 @@ import torch
 from coursekit.adapters import AdapterConfig
 from coursekit.memory.estimate import estimate
 from coursekit.memory.measure import _resident_bytes, build_model, measure
-from coursekit.models import tiny_qwen2_config
+from coursekit.tiny import tiny_qwen2_config
 from coursekit.train.config import TrainConfig
 
 CONFIG = tiny_qwen2_config(vocab_size=2048, bos_token_id=None, eos_token_id=None)

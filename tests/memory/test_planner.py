@@ -17,7 +17,8 @@ from coursekit.memory.planner import (
     model_config_from,
     plan,
 )
-from coursekit.models import preset_config, tiny_qwen2_config
+from coursekit.presets import preset_config
+from coursekit.tiny import tiny_qwen2_config
 from coursekit.train.config import TrainConfig
 
 MODELS = {name: preset_config(f"qwen2.5-coder-{name}") for name in ("0.5b", "7b", "32b")}

@@ -15,7 +15,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from coursekit.baseline import BaselineConfig
 from coursekit.data.corpus import load_splits
-from coursekit.models import load_model, load_tokenizer, repo_root, resolve_model
+from coursekit.loading import load_model, load_tokenizer, repo_root, resolve_model
 from coursekit.nano.compare import pretrained_vs_random
 from coursekit.nano.evaluate import perplexity, unigram_perplexity
 from coursekit.nano.text import rows, sample_rows, token_stream

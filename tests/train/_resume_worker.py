@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 import torch
-from transformers import Qwen2Config, Qwen2ForCausalLM
+from transformers import Qwen2ForCausalLM
 
 from coursekit.adapters import AdapterConfig, apply
 from coursekit.data.prompts import EncodedExample
@@ -35,20 +35,16 @@ VOCAB = 512
 
 
 def tiny_model(seed: int = 0, *, adapter: bool = True, dropout: float = 0.1) -> Qwen2ForCausalLM:
-    """A 2-layer, 32-wide Qwen2 with a 512-token vocabulary (random weights)."""
-    torch.manual_seed(seed)
-    config = Qwen2Config(
+    """The shared 2-layer, 32-wide Qwen2 with a 512-token vocabulary (random weights)."""
+    from tests.tiny import make_tiny_qwen2  # here: importable once ``__main__`` set the path
+
+    model = make_tiny_qwen2(
+        seed,
         vocab_size=VOCAB,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
         max_position_embeddings=256,
         tie_word_embeddings=True,
         attn_implementation="sdpa",
     )
-    model = Qwen2ForCausalLM(config)
     if adapter:
         apply(model, AdapterConfig(rank=4, alpha=8, dropout=dropout, targets="all-linear"))
     return model
@@ -165,4 +161,5 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the ``tests`` package
     sys.exit(main(sys.argv[1:]))

@@ -251,20 +251,8 @@ def test_plot_has_a_log_axis_and_one_mark_per_suggestion():
     assert len(plot_lr_finder(result, {"mine": 1e-3}).axes[0].lines) == 3
 
 
-def test_real_sweep_on_a_tiny_qwen2_suggests_a_finite_lr_within_bounds():
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    torch.manual_seed(0)
-    config = Qwen2Config(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=128,
-        max_position_embeddings=64,
-    )
-    model = Qwen2ForCausalLM(config)
+def test_real_sweep_on_a_tiny_qwen2_suggests_a_finite_lr_within_bounds(make_tiny_qwen2):
+    model = make_tiny_qwen2(0, vocab_size=128, max_position_embeddings=64)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     pattern = torch.arange(12) % 6 + 3  # a repeating sequence the model can learn
     batches = [(pattern.repeat(2, 1) + shift) % 128 for shift in range(4)]

@@ -96,7 +96,7 @@ def test_full_fine_tune_with_a_curriculum_end_to_end(tmp_path) -> None:
 
 
 def test_a_full_fine_tune_of_nano_saves_its_own_tokenizer(tmp_path) -> None:
-    from coursekit.models import load_model, load_tokenizer
+    from coursekit.loading import load_model, load_tokenizer
 
     argv = ["train", "--model", "nano", "--method", "full", "--max-steps", "1",
             "--batch-size", "1", "--seq-len", "256", "--output", str(tmp_path / "run")]  # fmt: skip

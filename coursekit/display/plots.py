@@ -1,4 +1,4 @@
-"""Static plots of a finished run (the live dashboard comes with the training engine).
+"""Static plots of a finished run (the live dashboard is :mod:`coursekit.display.dashboard`).
 
 Figures are built with :class:`matplotlib.figure.Figure` directly, so no pyplot global
 state is touched and they render the same in a terminal, a test and a notebook.

@@ -2,92 +2,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoTokenizer
 
-from coursekit import models
+from coursekit import loading
 from coursekit.errors import CoursekitError, ModelNotFoundError
-from coursekit.models import (
-    PRESETS,
-    count_parameters,
-    load_model,
-    load_tokenizer,
-    meta_model,
-    model_summary,
-    preset_config,
-    resolve_model,
-    tiny_qwen2,
-)
-
-
-def test_0_5b_has_the_published_parameter_count():
-    # 494,032,768: the count Qwen reports for Qwen2.5-Coder-0.5B (tied embeddings counted once).
-    assert count_parameters(meta_model(preset_config("qwen2.5-coder-0.5b"))) == 494_032_768
-
-
-def test_7b_embeddings_are_not_tied_and_small_ones_are():
-    assert preset_config("qwen2.5-coder-7b").tie_word_embeddings is False
-    assert preset_config("qwen2.5-coder-0.5b").tie_word_embeddings is True
-
-
-@pytest.mark.parametrize("name", list(PRESETS))
-def test_every_preset_is_a_consistent_qwen2_config(name):
-    config = preset_config(name)
-    preset = PRESETS[name]
-    assert config.model_type == "qwen2"
-    assert config.hidden_size % config.num_attention_heads == 0
-    assert config.num_attention_heads % config.num_key_value_heads == 0
-    assert config.rope_parameters["rope_theta"] == 1_000_000.0
-    assert config.max_position_embeddings == 32768
-    assert preset.source().startswith("https://huggingface.co/Qwen/Qwen2.5-Coder-")
-    assert preset.source().endswith("/config.json")
-
-
-def test_32b_parameter_count_matches_its_architecture():
-    # 32,763,876,352 = the logical parameter count of Qwen2.5-32B's architecture.
-    assert count_parameters(meta_model(preset_config("qwen2.5-coder-32b"))) == 32_763_876_352
-
-
-def test_qkv_have_bias_and_gqa_shapes_follow_kv_heads():
-    model = meta_model(preset_config("qwen2.5-coder-0.5b"))
-    attention = model.model.layers[0].self_attn
-    assert attention.q_proj.bias is not None and attention.o_proj.bias is None
-    assert attention.k_proj.weight.shape == (2 * 64, 896)  # n_kv · h_d, d
-
-
-def test_unknown_preset_lists_the_choices():
-    with pytest.raises(ValueError, match=r"qwen2\.5-coder-0\.5b"):
-        preset_config("qwen2.5-coder-2b")
-
-
-def test_preset_overrides():
-    assert preset_config("qwen2.5-coder-0.5b", num_hidden_layers=2).num_hidden_layers == 2
-
-
-def test_tiny_model_round_trips_through_from_pretrained(tmp_path):
-    path = tiny_qwen2(tmp_path / "tiny", seed=3, with_tokenizer=False)
-    assert (path / "config.json").is_file() and (path / "model.safetensors").is_file()
-    model = AutoModelForCausalLM.from_pretrained(path)
-    assert type(model).__name__ == "Qwen2ForCausalLM"
-    config = model.config
-    assert config.num_hidden_layers == 2
-    assert config.num_key_value_heads < config.num_attention_heads  # grouped-query attention
-    assert model.model.layers[0].self_attn.k_proj.bias is not None
-
-
-def test_tiny_model_is_deterministic_for_a_seed(tmp_path):
-    first = load_file(
-        tiny_qwen2(tmp_path / "a", seed=1, with_tokenizer=False) / "model.safetensors"
-    )
-    second = load_file(
-        tiny_qwen2(tmp_path / "b", seed=1, with_tokenizer=False) / "model.safetensors"
-    )
-    other = load_file(
-        tiny_qwen2(tmp_path / "c", seed=2, with_tokenizer=False) / "model.safetensors"
-    )
-    key = "model.layers.0.self_attn.q_proj.weight"
-    assert torch.equal(first[key], second[key])
-    assert not torch.equal(first[key], other[key])
+from coursekit.loading import load_model, load_tokenizer, model_summary, resolve_model
+from coursekit.presets import count_parameters
+from coursekit.tiny import tiny_qwen2
 
 
 def test_tiny_name_resolves_to_a_cached_checkpoint_with_tokenizer(tiny_dir):
@@ -126,12 +47,12 @@ def test_missing_model_offline_says_how_to_fetch_it(monkeypatch):
 
 
 def test_missing_model_with_reachable_hub_reports_the_hub_error(monkeypatch):
-    monkeypatch.setattr(models, "hub_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(loading, "hub_reachable", lambda *a, **k: True)
 
     def refuse(*args, **kwargs):
         raise OSError("404 repository not found")
 
-    monkeypatch.setattr(models.AutoModelForCausalLM, "from_pretrained", refuse)
+    monkeypatch.setattr(loading.AutoModelForCausalLM, "from_pretrained", refuse)
     with pytest.raises(ModelNotFoundError, match="could not be loaded from the hub: 404"):
         load_model("someone/not-a-model")
 
@@ -143,7 +64,7 @@ def test_a_directory_that_is_not_a_checkpoint_is_named(tmp_path):
 
 def test_hub_reachable_honours_offline_and_sockets(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert models.hub_reachable() is False
+    assert loading.hub_reachable() is False
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
 
     class Connection:
@@ -153,14 +74,14 @@ def test_hub_reachable_honours_offline_and_sockets(monkeypatch):
         def __exit__(self, *exc):
             return False
 
-    monkeypatch.setattr(models.socket, "create_connection", lambda *a, **k: Connection())
-    assert models.hub_reachable() is True
+    monkeypatch.setattr(loading.socket, "create_connection", lambda *a, **k: Connection())
+    assert loading.hub_reachable() is True
 
     def fail(*args, **kwargs):
         raise OSError("unreachable")
 
-    monkeypatch.setattr(models.socket, "create_connection", fail)
-    assert models.hub_reachable() is False
+    monkeypatch.setattr(loading.socket, "create_connection", fail)
+    assert loading.hub_reachable() is False
 
 
 def test_resolve_model_names(monkeypatch, tmp_path):
@@ -168,24 +89,24 @@ def test_resolve_model_names(monkeypatch, tmp_path):
     assert resolve_model("org/custom") == "org/custom"
     root = tmp_path / "data" / "models"
     (root / "not-a-model").mkdir(parents=True)
-    monkeypatch.setattr(models, "repo_root", lambda: tmp_path)
+    monkeypatch.setattr(loading, "repo_root", lambda: tmp_path)
     with pytest.raises(CoursekitError, match=r"qwen2.5-coder-nano is missing; restore it with"):
         resolve_model("nano")
     (root / "qwen2.5-coder-nano").mkdir()
     (root / "qwen2.5-coder-nano" / "config.json").write_text("{}")
-    assert models.bundled_models() == {"qwen2.5-coder-nano": root / "qwen2.5-coder-nano"}
+    assert loading.bundled_models() == {"qwen2.5-coder-nano": root / "qwen2.5-coder-nano"}
     assert resolve_model("nano") == resolve_model("qwen2.5-coder-nano")
     assert resolve_model("nano") == str(root / "qwen2.5-coder-nano")
 
 
 def test_no_bundled_models_directory(monkeypatch, tmp_path):
-    monkeypatch.setattr(models, "repo_root", lambda: tmp_path)
-    assert models.bundled_models() == {}
+    monkeypatch.setattr(loading, "repo_root", lambda: tmp_path)
+    assert loading.bundled_models() == {}
 
 
 def test_cache_root_follows_xdg(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert models.cache_root() == tmp_path / "coursekit"
+    assert loading.cache_root() == tmp_path / "coursekit"
 
 
 def test_concurrent_tiny_build_keeps_the_winner(tmp_path):
@@ -195,7 +116,7 @@ def test_concurrent_tiny_build_keeps_the_winner(tmp_path):
     staging = tmp_path / "staging"
     staging.mkdir()
     (staging / "x").write_text("loser")
-    models._replace_dir(staging, target)
+    loading._replace_dir(staging, target)
     assert (target / "keep").read_text() == "winner" and not staging.exists()
 
 
@@ -210,7 +131,7 @@ def test_a_bare_checkpoint_with_a_small_vocabulary_names_the_missing_tokenizer(t
 
     bare = tmp_path / "bare"
     bare.mkdir()
-    shutil.copy(models.resolve_model("nano") + "/config.json", bare / "config.json")
+    shutil.copy(loading.resolve_model("nano") + "/config.json", bare / "config.json")
     with pytest.raises(CoursekitError, match=r"no tokenizer files, and its vocabulary \(8192\)"):
         load_tokenizer(bare)
 

@@ -168,7 +168,7 @@ class NotebookDisplay:
         """Display the figure as a PNG, updating the same output after the first call."""
         from IPython.display import Image, display
 
-        from coursekit.plots import figure_png
+        from coursekit.display.plots import figure_png
 
         image = Image(data=figure_png(figure), format="png")
         if self._handle is None:
@@ -251,6 +251,6 @@ class Dashboard:
 
     def _repr_png_(self) -> bytes:
         """Render in Jupyter as the current figure (so ``Dashboard.from_metrics(p)`` shows)."""
-        from coursekit.plots import figure_png
+        from coursekit.display.plots import figure_png
 
         return figure_png(self.figure())

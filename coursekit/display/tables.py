@@ -87,7 +87,7 @@ def presets_table() -> str:
         True
     """
     from coursekit.memory.estimate import parameter_count
-    from coursekit.models import PRESETS, preset_config
+    from coursekit.presets import PRESETS, preset_config
 
     header = (
         "<tr><th>preset</th><th>layers</th><th>d</th><th>n_h</th><th>n_kv</th><th>head dim</th>"

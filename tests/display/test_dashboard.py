@@ -5,8 +5,7 @@ import json
 import pytest
 from matplotlib.figure import Figure
 
-from coursekit.errors import CoursekitWarning
-from coursekit.train.dashboard import (
+from coursekit.display.dashboard import (
     Dashboard,
     MetricsError,
     MetricsWarning,
@@ -16,6 +15,7 @@ from coursekit.train.dashboard import (
     render_metrics,
     series,
 )
+from coursekit.errors import CoursekitWarning
 
 
 def _row(step, **extra):

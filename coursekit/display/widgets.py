@@ -26,7 +26,7 @@ from coursekit.memory.planner import (
     model_config_from,
     plan,
 )
-from coursekit.models import PRESETS
+from coursekit.presets import PRESETS
 from coursekit.train.config import TrainConfig
 
 BUDGETS_GB: tuple[int, ...] = (8, 16, 24, 40, 80)
@@ -160,7 +160,7 @@ def rank_explorer() -> Any:
     import ipywidgets as widgets
     from IPython.display import Image, display
 
-    from coursekit.plots import figure_png
+    from coursekit.display.plots import figure_png
 
     controls = _controls()
     output = widgets.Output()

@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from coursekit.train.progress import ProgressBar, format_postfix
+from coursekit.display.progress import ProgressBar, format_postfix
 
 
 def _rows(n):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from coursekit.display.widgets import BUDGETS_GB, explore, plot_breakdown, rank_explorer
 from coursekit.memory.estimate import GIB
-from coursekit.widgets import BUDGETS_GB, explore, plot_breakdown, rank_explorer
 
 
 def test_explore_reports_trainable_fit_and_suggestion():

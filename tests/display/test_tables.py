@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from coursekit.display import format_value, generations_table, metrics_table, unit_of
-from coursekit.plots import plot_losses
+from coursekit.display.tables import format_value, generations_table, metrics_table, unit_of
 
 
 def test_units_and_formats():
@@ -26,19 +25,9 @@ def test_generations_table_escapes_code():
     assert "Vec&lt;u8&gt;" in html and "&lt;x&gt;" in html and "s/1" in html
 
 
-def test_plot_losses_draws_train_and_val():
-    history = [{"step": 0, "val_loss": 3.0}, {"step": 1, "train_loss": 2.5}]
-    history.append({"step": 2, "train_loss": 2.0, "val_loss": 2.2})
-    axes = plot_losses(history).axes[0]
-    labels = [line.get_label() for line in axes.lines]
-    assert labels == ["train loss", "val loss"]
-    assert list(axes.lines[1].get_xdata()) == [0, 2]
-    assert plot_losses([]).axes[0].get_legend() is None
-
-
 def test_presets_table_lists_every_preset_with_its_parameter_count():
-    from coursekit.display import presets_table
-    from coursekit.models import PRESETS
+    from coursekit.display.tables import presets_table
+    from coursekit.presets import PRESETS
 
     html = presets_table()
     assert all(name in html for name in PRESETS)
