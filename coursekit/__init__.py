@@ -3,9 +3,10 @@
 The notebooks under ``notebooks/`` are thin recipes; this package does the work: Qwen2.5-Coder
 model presets and loading (:mod:`coursekit.models`), the offline Qwen2.5 tokenizer
 (:mod:`coursekit.tokenizer`), the environment check (:mod:`coursekit.doctor`), the Rust
-test-generation data (:mod:`coursekit.data`), the recipes that compose the components, the
-Phase 1 baseline fine-tune first (:mod:`coursekit.recipes`), Rust compilation of generated tests (:mod:`coursekit.evaluate`)
-and notebook metric records (:func:`record`, :func:`read_records`).
+test-generation data (:mod:`coursekit.data`), Rust compilation of generated tests
+(:mod:`coursekit.evaluate`), notebook metric records (:func:`record`, :func:`read_records`) and
+the recipes that compose these components into workflows, the Phase 1 baseline fine-tune first
+(:mod:`coursekit.recipes`).
 """
 
 from coursekit.record import read_records, record

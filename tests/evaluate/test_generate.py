@@ -27,7 +27,9 @@ def test_answer_is_the_new_tokens_only_within_the_budget(tiny, samples):
     text = generate_test(model, tokenizer, prompt, max_new_tokens=5)
     assert not model.training  # greedy decoding without dropout
     assert prompt not in text and samples[0].function not in text
-    assert len(tokenizer(text, add_special_tokens=False)["input_ids"]) <= 5 + 2  # re-encoding may split one
+    assert (
+        len(tokenizer(text, add_special_tokens=False)["input_ids"]) <= 5 + 2
+    )  # re-encoding may split one
     assert generate_test(model, tokenizer, prompt, max_new_tokens=5) == text  # greedy
 
 
