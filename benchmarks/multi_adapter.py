@@ -5,7 +5,7 @@ A round gives every adapter one AdamW step on its own micro-batch. Joint: one mo
 in one forward/backward. Separate: N models with ``apply`` (one adapter each) take one step
 each. The two setups are timed alternately, round by round, and the best round of each is
 compared (timeit's rule: the minimum is the measurement least disturbed by other
-processes); medians are printed too.
+processes); medians are printed too. The logic is ``coursekit.recipes.bench.multi_adapter``.
 
 Run: .venv/bin/python benchmarks/multi_adapter.py [--adapters 4] [--rounds 7] [--threads 1]
 """
@@ -13,82 +13,10 @@ Run: .venv/bin/python benchmarks/multi_adapter.py [--adapters 4] [--rounds 7] [-
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
-from transformers import Qwen2Config, Qwen2ForCausalLM
 
-from coursekit.adapters.config import AdapterConfig
-from coursekit.adapters.inject import apply
-from coursekit.adapters.multi import adapter_indices, apply_multi, multi_adapter_loss
-
-CONFIG = AdapterConfig(rank=8, alpha=16.0, targets="all-linear")
-
-
-def small_qwen2() -> Qwen2ForCausalLM:
-    """A small random Qwen2: 4 layers, width 256, GQA 8/2 heads, vocab 2048."""
-    torch.manual_seed(0)
-    config = Qwen2Config(
-        hidden_size=256,
-        intermediate_size=704,
-        num_hidden_layers=4,
-        num_attention_heads=8,
-        num_key_value_heads=2,
-        vocab_size=2048,
-        max_position_embeddings=256,
-        tie_word_embeddings=True,
-    )
-    return Qwen2ForCausalLM(config).train()
-
-
-def _optimizer(model: torch.nn.Module) -> torch.optim.Optimizer:
-    return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-
-
-def joint_step(batches: list[torch.Tensor]) -> Callable[[], None]:
-    """Return one training round for one ``apply_multi`` model on all N micro-batches at once."""
-    model = apply_multi(small_qwen2(), CONFIG, n_adapters=len(batches))
-    optimizer = _optimizer(model)
-    ids = torch.cat(batches)  # (N·b, s)
-    indices = torch.arange(len(batches)).repeat_interleave(batches[0].shape[0])  # (N·b,)
-
-    def step() -> None:
-        with adapter_indices(model, indices):
-            logits = model(input_ids=ids).logits
-        multi_adapter_loss(logits, ids, indices, len(batches)).backward()
-        optimizer.step()
-        optimizer.zero_grad()
-
-    return step
-
-
-def separate_step(batches: list[torch.Tensor]) -> Callable[[], None]:
-    """Return one training round for N single-adapter models taking one step each."""
-    models = [apply(small_qwen2(), CONFIG) for _ in batches]
-    optimizers = [_optimizer(model) for model in models]
-
-    def step() -> None:
-        for model, optimizer, ids in zip(models, optimizers, batches, strict=True):
-            model(input_ids=ids, labels=ids).loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-
-    return step
-
-
-def time_rounds(steps: dict[str, Callable[[], None]], rounds: int) -> dict[str, list[float]]:
-    """Time the steps alternately (so background load hits both alike); one warm-up each."""
-    for step in steps.values():
-        step()
-    seconds: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            seconds[name].append(time.perf_counter() - start)
-    return seconds
+from coursekit.recipes.bench.multi_adapter import format_report, measure
 
 
 def main() -> None:
@@ -100,23 +28,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    generator = torch.Generator().manual_seed(1)
-    batches = [
-        torch.randint(0, 2048, (args.batch, args.length), generator=generator)
-        for _ in range(args.adapters)
-    ]
-    seconds = time_rounds(
-        {"joint": joint_step(batches), "separate": separate_step(batches)}, args.rounds
+    seconds = measure(
+        adapters=args.adapters, rounds=args.rounds, batch=args.batch, length=args.length
     )
-    best = {name: min(values) for name, values in seconds.items()}
-    median = {name: statistics.median(values) for name, values in seconds.items()}
     print(
         f"N={args.adapters} adapters, {args.batch}×{args.length} tokens each, "
         f"{args.threads} thread(s), {args.rounds} rounds"
     )
-    print(f"joint:    best {best['joint']:.3f} s, median {median['joint']:.3f} s per round")
-    print(f"separate: best {best['separate']:.3f} s, median {median['separate']:.3f} s per round")
-    print(f"separate / joint (best) = {best['separate'] / best['joint']:.2f}x")
+    print(format_report(seconds))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 Runs the Phase 1 baseline defaults (LoRA r=8 on q/v, 256 training and 64 validation samples
 of data/corpus, batch 4, seq 384, lr 2e-3) from the bundled Qwen2.5-Coder-nano and from a
 seeded random model of its config, with the same tokenizer, data and budget, and prints both
-validation losses (nats per target token) and their difference.
+validation losses (nats per target token) and their difference. The logic is
+``coursekit.recipes.bench.nano_vs_random``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import tempfile
 
 import torch
 
-from coursekit.baseline import BaselineConfig
-from coursekit.nano.compare import pretrained_vs_random
+from coursekit.recipes.bench.nano_vs_random import format_table, pretrained_vs_random
+from coursekit.recipes.phase1_baseline import baseline_spec
 
 
 def main() -> None:
@@ -28,15 +29,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    config = BaselineConfig(model="nano", steps=args.steps, seed=args.seed, device="cpu")
+    spec = baseline_spec(model="nano", steps=args.steps, seed=args.seed)
     with tempfile.TemporaryDirectory() as out:
-        result = pretrained_vs_random(config, out)
-    print(f"{'base':<12}{'val loss start':>16}{'val loss end':>14}{'train s':>10}")
-    for name, metrics in result.items():
-        print(f"{name:<12}{metrics['val_loss_start']:>16.3f}{metrics['val_loss_end']:>14.3f}"
-              f"{metrics['train_seconds']:>10.1f}")  # fmt: skip
-    gap = result["random"]["val_loss_end"] - result["pretrained"]["val_loss_end"]
-    print(f"random − pretrained, final validation loss: {gap:.3f} nats")
+        result = pretrained_vs_random(spec, out, device="cpu")
+    print(format_table(result))
     print(json.dumps(result))
 
 

@@ -4,9 +4,9 @@ The notebooks under ``notebooks/`` are thin recipes; this package does the work:
 model presets (:mod:`coursekit.presets`) and loading (:mod:`coursekit.loading`), the offline
 Qwen2.5 tokenizer (:mod:`coursekit.tokenizer`), the environment check (:mod:`coursekit.doctor`),
 the Rust test-generation data (:mod:`coursekit.data`, built offline by :mod:`coursekit.corpus`),
-the Phase 1 baseline fine-tune (:mod:`coursekit.baseline`), Rust compilation of generated
-tests (:mod:`coursekit.evaluate`) and notebook metric records (:func:`record`,
-:func:`read_records`).
+Rust compilation of generated tests (:mod:`coursekit.evaluate`), notebook metric records
+(:func:`record`, :func:`read_records`) and the recipes that compose these components into
+workflows, the Phase 1 baseline fine-tune first (:mod:`coursekit.recipes`).
 """
 
 from coursekit.record import read_records, record

@@ -28,9 +28,9 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _baseline(args: argparse.Namespace) -> int:
-    from coursekit.baseline import BaselineConfig, run_baseline
+    from coursekit.recipes.phase1_baseline import baseline_spec, run_baseline
 
-    config = BaselineConfig(
+    spec = baseline_spec(
         model=args.model,
         data=args.data,
         rank=args.rank,
@@ -43,14 +43,13 @@ def _baseline(args: argparse.Namespace) -> int:
         lr=args.lr,
         seed=args.seed,
         eval_every=args.eval_every,
-        generate=args.generate,
     )
 
     def progress(row: dict[str, float]) -> None:
         shown = ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "step")
         print(f"step {int(row['step']):>4}: {shown}", flush=True)
 
-    result = run_baseline(config, args.output, on_step=progress)
+    result = run_baseline(spec, args.output, generate=args.generate, on_step=progress)
     paths = result.save(args.output)
     for name, value in result.metrics.items():
         print(f"{name:>22}: {value:.6g}")

@@ -41,7 +41,7 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path, capsys):
     assert main(["baseline", "--rank", "0", "--output", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
-    assert err.startswith("coursekit baseline: error: BaselineConfig.rank must be >= 1")
+    assert err.startswith("coursekit baseline: error: AdapterConfig.rank must be >= 1")
 
 
 def test_unknown_command_is_refused():

@@ -18,7 +18,7 @@ def plot_losses(history: Sequence[dict[str, Any]], *, title: str = "Loss") -> Fi
 
     Args:
         history: rows with ``step`` and optionally ``train_loss`` and ``val_loss`` (nats per
-            target token), as in :class:`coursekit.baseline.BaselineResult`.
+            target token), as in :class:`coursekit.recipes.phase1_baseline.BaselineResult`.
         title: the axes title.
 
     Returns:

@@ -146,7 +146,7 @@ def workspace_bytes(
     attention's backward holds the softmax gradient pair (2·n_h·s) and d, but by then the
     MLP half's saved tensors (``mlp_saved_bytes``) are freed, except under gradient
     checkpointing, where the measured peak shows the recomputed layer's tensors still alive.
-    Checked against the allocator trace in ``coursekit.memory.validate``.
+    Checked against the allocator trace in ``coursekit.recipes.memory_validate``.
     """
     d, ff = model_config.hidden_size, model_config.intermediate_size
     mlp = (3 * ff - ff * ("down_proj" in trainable) + d) * a

@@ -108,7 +108,7 @@ def _measure(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from coursekit.memory.validate import (
+    from coursekit.recipes.memory_validate import (
         FAST_GRID,
         GRID,
         TOLERANCE,

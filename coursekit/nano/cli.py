@@ -1,6 +1,6 @@
 """The ``coursekit nano`` commands: ``build`` (reproduce the bundled model) and ``info``.
 
-``coursekit nano build`` runs :func:`coursekit.nano.build.build_nano` on ``data/corpus``
+``coursekit nano build`` runs :func:`coursekit.recipes.nano_build.build_nano` on ``data/corpus``
 into ``data/models/qwen2.5-coder-nano`` with the default :class:`NanoConfig`; flags change
 the sizes for experiments (``--steps 50 --out /tmp/nano`` gives a quick, weak model).
 
@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from coursekit.nano.build import build_nano
+    from coursekit.recipes.nano_build import build_nano
 
     warmup = args.warmup_steps if args.warmup_steps is not None else min(100, args.steps // 20)
     sizes = {n: getattr(args, n) for n in _SIZES}

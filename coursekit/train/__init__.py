@@ -1,4 +1,7 @@
-"""Training: the run configuration, the loop, checkpoints, schedules and callbacks."""
+"""Training: the run configuration, the loop, checkpoints, schedules and callbacks.
+
+The recipes that compose them (``finetune``, ``lr_find``) are in :mod:`coursekit.recipes`.
+"""
 
 from coursekit.display.dashboard import Dashboard, dashboard_figure, render_metrics
 from coursekit.display.progress import ProgressBar
@@ -21,7 +24,7 @@ from coursekit.train.lr_finder import (
     plot_lr_finder,
     suggest,
 )
-from coursekit.train.run import finetune, load_for_training, prepare_output, train_run
+from coursekit.train.run import load_for_training, prepare_output, train_run
 from coursekit.train.schedule import build_scheduler, lr_factor
 from coursekit.train.spec import RunSpec, load_spec
 
@@ -44,7 +47,6 @@ __all__ = [
     "Trainer",
     "build_scheduler",
     "dashboard_figure",
-    "finetune",
     "load_for_training",
     "load_spec",
     "lr_factor",

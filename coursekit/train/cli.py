@@ -1,5 +1,8 @@
 """``coursekit train`` and ``coursekit lr-find``: the training recipes for a terminal.
 
+The recipes are :func:`coursekit.recipes.finetune.finetune` and
+:func:`coursekit.recipes.lr_find.lr_find`; this module turns flags into their ``RunSpec``.
+
 Settings come, in rising priority, from the defaults, ``--config FILE.yaml`` (the layout of a
 run's ``config.yaml``; with ``--resume`` and no ``--config``, the run's own) and the flags.
 Everything is validated before the model or data is loaded.
@@ -94,7 +97,7 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
 
 def _train(args: argparse.Namespace) -> int:
     from coursekit.display.progress import ProgressBar
-    from coursekit.train.run import finetune
+    from coursekit.recipes.finetune import finetune
 
     spec = spec_from_args(args)
     main_process = os.environ.get("RANK", "0") == "0"  # under `accelerate launch`, rank 0
@@ -108,34 +111,15 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _lr_find(args: argparse.Namespace) -> int:
-    from coursekit.io import atomic_open, write_json
-    from coursekit.train.lr_finder import SUGGESTERS, lr_range_test, plot_lr_finder, suggest
-    from coursekit.train.lr_sweep import sweep_batches
+    from coursekit.recipes.lr_find import lr_find
 
     spec = spec_from_args(args)
-    args.output.mkdir(parents=True, exist_ok=True)
-    model, optimizer, batches, loss_fn = sweep_batches(spec, args.num_steps)
-    result = lr_range_test(
-        model, optimizer, batches, loss_fn, start_lr=args.start_lr, end_lr=args.end_lr,
-        num_steps=args.num_steps,
-    )  # fmt: skip
-    suggestions = {name: suggest(result, name) for name in SUGGESTERS}
-    write_json(args.output / "lr_find.json", {"suggestions": suggestions, **vars_of(result)})
-    with atomic_open(args.output / "lr_find.png", "wb") as handle:
-        plot_lr_finder(result, suggestions).savefig(handle, format="png", dpi=110)
+    _, suggestions = lr_find(
+        spec, args.output, num_steps=args.num_steps, start_lr=args.start_lr, end_lr=args.end_lr
+    )
     for name, lr in suggestions.items():
         print(f"{name:>9}: {lr:.3e}")
     return 0
-
-
-def vars_of(result: Any) -> dict[str, Any]:
-    """Return an ``LRFinderResult``'s fields as JSON-ready lists."""
-    return {
-        "lrs": list(result.lrs),
-        "losses": list(result.losses),
-        "raw_losses": list(result.raw_losses),
-        "stopped_early": result.stopped_early,
-    }
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,9 +1,10 @@
-"""The LR range test on the trainer's own data and loss (the recipe behind ``coursekit lr-find``).
+"""The inputs of the LR range test on the trainer's own data and loss.
 
 ``lr_finder.lr_range_test`` needs a model, an optimizer, batches and a loss function; this
-module builds them exactly as a run would: the spec's adapters, the same rows
-(``RowSampler``), the same optimizer, and the loss per target token of each batch,
-loss = loss_sum / n_targets (``coursekit.train.loss``).
+module builds them exactly as a run would: the same rows (``RowSampler``), the same
+optimizer, and the loss per target token of each batch, loss = loss_sum / n_targets
+(``coursekit.train.loss``). The recipe that loads a spec's model and data and runs the test
+is :mod:`coursekit.recipes.lr_find` (``coursekit lr-find``).
 
 Guide: docs/training.md (enhancement C, LR finder).
 """
@@ -48,13 +49,3 @@ def sweep_inputs(
         return module(**inputs) / batch["n"]
 
     return module, optimizer, batches, loss_fn
-
-
-def sweep_batches(
-    spec: RunSpec, num_steps: int
-) -> tuple[TargetLoss, torch.optim.Optimizer, list[dict[str, torch.Tensor]], Callable]:
-    """Load ``spec``'s model and data (``run.load_for_training``) and return ``sweep_inputs``."""
-    from coursekit.train.run import load_for_training
-
-    loaded = load_for_training(spec)
-    return sweep_inputs(loaded.model, loaded.train, spec, pad_id=loaded.pad_id, num_steps=num_steps)

@@ -3,9 +3,11 @@
 ``runs/<name>/{config.yaml, metrics.jsonl, summary.json, checkpoints/step-N/, adapter/}``
 (``model/`` instead of ``adapter/`` for a full fine-tune).
 
-``finetune`` is the recipe behind ``coursekit train``: check the output folder (before any
-loading), load, encode (cached), train, write. ``train_run`` is its core for a model and
-examples already in memory (tests, notebooks, the nano model's pretraining).
+The components of a run: ``prepare_output`` checks the folder and writes ``config.yaml``
+before any loading, ``load_for_training`` loads and encodes (cached), ``train_run`` trains a
+model on examples already in memory and writes the rest. The recipes compose them:
+``coursekit.recipes.finetune`` (``coursekit train``), the Phase 1 baseline and the nano
+model's pretraining.
 
 Guide: docs/training.md. Used in notebooks/phase1_baseline.ipynb.
 """
@@ -161,40 +163,6 @@ def train_run(
         write_json(out / "summary.json", summary)
     trainer.accelerator.wait_for_everyone()
     return summary
-
-
-def finetune(
-    spec: RunSpec,
-    output: str | os.PathLike[str],
-    *,
-    resume: bool = False,
-    callbacks: Iterable[Callback] = (),
-    cache: Any = None,
-) -> dict[str, Any]:
-    """Fine-tune ``spec.model`` on ``spec.data`` into the run folder ``output`` (CLI's recipe).
-
-    Order matters for bad input: the spec is already valid, the folder is checked and
-    ``config.yaml`` written before the model or data is touched.
-
-    Args:
-        spec: model, data, method, adapter and loop settings.
-        output: the run folder, e.g. ``runs/lora-r8``.
-        resume: continue an interrupted run in ``output``.
-        callbacks: extra callbacks (dashboard, progress bar).
-        cache: a ``coursekit.data.tokenized.TokenCache`` (the user cache dir when None).
-
-    Example:
-        >>> spec = RunSpec(model="tiny", train=TrainConfig(max_steps=20))  # doctest: +SKIP
-        >>> finetune(spec, "runs/demo")["val_loss"]  # doctest: +SKIP
-        11.9
-    """
-    out = prepare_output_once(output, spec, resume=resume)
-    loaded = load_for_training(spec, cache=cache)
-    return train_run(
-        loaded.model, loaded.train, loaded.val, spec.train, out, pad_id=loaded.pad_id,
-        resume=resume, callbacks=callbacks, difficulties=loaded.difficulties,
-        tokenizer=loaded.tokenizer,
-    )  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)

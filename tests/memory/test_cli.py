@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from coursekit.cli import main
-from coursekit.memory import validate as validate_module
-from coursekit.memory.validate import ValidationRow
+from coursekit.recipes import memory_validate as validate_module
+from coursekit.recipes.memory_validate import ValidationRow
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""A micro nano build on the fixture crates, shared by the build, card and CLI tests."""
+"""The fixture crates' corpus and the micro nano config (also used by tests/recipes)."""
 
 from __future__ import annotations
 
@@ -25,14 +25,3 @@ def fixture_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = BuildConfig(tokens=False, verify="none", val_fraction=0.3, test_fraction=0.0)
     build_corpus(discover_crates([FIXTURES]), out, config)
     return out
-
-
-@pytest.fixture(scope="package")
-def micro_build(fixture_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
-    """Run the whole build once with ``MICRO``: (model directory, report, work directory)."""
-    from coursekit.nano.build import build_nano
-
-    root = tmp_path_factory.mktemp("nano-build")
-    lines: list[str] = []
-    report = build_nano(fixture_corpus, root / "nano", config=MICRO, log=lines.append)
-    return root / "nano", report, root / ".nano.work", lines

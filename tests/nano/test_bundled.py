@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from coursekit.baseline import BaselineConfig
 from coursekit.data.corpus import load_splits
 from coursekit.loading import load_model, load_tokenizer, repo_root, resolve_model
-from coursekit.nano.compare import pretrained_vs_random
 from coursekit.nano.evaluate import perplexity, unigram_perplexity
 from coursekit.nano.text import rows, sample_rows, token_stream
+from coursekit.recipes.bench.nano_vs_random import pretrained_vs_random
+from coursekit.recipes.phase1_baseline import baseline_spec
 from coursekit.tokenizer import QWEN25_CHAT_TEMPLATE, QWEN25_SPECIAL_TOKENS
 
 NANO = repo_root() / "data" / "models" / "qwen2.5-coder-nano"
@@ -27,7 +27,7 @@ NANO = repo_root() / "data" / "models" / "qwen2.5-coder-nano"
 def test_nano_is_the_bundled_default_and_fits_the_size_cap() -> None:
     assert Path(resolve_model("nano")) == NANO
     assert sum(p.stat().st_size for p in NANO.iterdir()) <= 25_000_000
-    assert BaselineConfig().model == "nano"
+    assert baseline_spec().model == "nano"
 
 
 def test_loads_through_the_auto_classes_in_under_two_seconds() -> None:
@@ -82,11 +82,10 @@ def test_heldout_perplexity_is_far_below_the_unigram_baseline(heldout: tuple) ->
 
 def test_lora_from_nano_beats_lora_from_a_random_nano(tmp_path: Path) -> None:
     """Falsifiable: the same LoRA budget from random weights must end clearly worse."""
-    config = BaselineConfig(
-        model="nano", steps=10, eval_every=10, max_train_examples=32, max_val_examples=16,
-        seq_len=256, device="cpu",
-    )  # fmt: skip
-    result = pretrained_vs_random(config, tmp_path)
+    spec = baseline_spec(model="nano", steps=10, eval_every=10, seq_len=256)
+    result = pretrained_vs_random(
+        spec, tmp_path, max_train_examples=32, max_val_examples=16, device="cpu"
+    )
     pretrained, random = result["pretrained"], result["random"]
     assert pretrained["val_loss_end"] < random["val_loss_end"] - 1.0, result
     assert pretrained["val_examples"] == random["val_examples"]

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from coursekit.cli import build_parser, main
-from coursekit.train import run as run_module
+from coursekit.recipes import finetune as finetune_module
+from coursekit.recipes import lr_find as lr_find_module
 from coursekit.train.cli import spec_from_args
 from coursekit.train.spec import RunSpec
 
@@ -18,7 +19,8 @@ def no_loading(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("loaded a model before validating the input")
 
-    monkeypatch.setattr(run_module, "load_for_training", refuse)
+    monkeypatch.setattr(finetune_module, "load_for_training", refuse)
+    monkeypatch.setattr(lr_find_module, "load_for_training", refuse)
 
 
 def parse(*argv: str):

@@ -5,42 +5,77 @@ import math
 
 import pytest
 import torch
+import yaml
 
 from coursekit.adapters import LoRALinear
-from coursekit.baseline import BaselineConfig, encode_split, run_baseline
 from coursekit.data.batching import collate
 from coursekit.data.corpus import load_splits, seed_dir
 from coursekit.loading import load_model, load_tokenizer
+from coursekit.recipes.phase1_baseline import (
+    baseline_spec,
+    data_dir,
+    encode_split,
+    resolve_device,
+    run_baseline,
+)
 from coursekit.train.loss import TargetLoss
 
-SMALL = {"steps": 3, "batch_size": 2, "seq_len": 256, "eval_every": 2, "generate": 1}
+SMALL = {"steps": 3, "batch_size": 2, "seq_len": 256, "eval_every": 2}
+
+
+def test_spec_has_the_baseline_defaults():
+    # The Phase 1 numbers: LoRA r=8, alpha 16 on q/v; constant 2e-3, no packing, batch 4,
+    # 384 tokens, 40 steps, validation every 10.
+    spec = baseline_spec()
+    assert (spec.model, spec.data, spec.method) == ("nano", "", "lora")
+    adapter, train = spec.adapter, spec.train
+    assert (adapter.rank, adapter.alpha, adapter.dropout, adapter.targets) == (8, 16.0, 0.0, "qv")
+    assert (train.max_steps, train.micro_batch_size, train.seq_len) == (40, 4, 384)
+    assert (train.learning_rate, train.schedule, train.packing) == (2e-3, "constant", False)
+    assert (train.max_grad_norm, train.eval_every, train.seed) == (1.0, 10, 0)
 
 
 @pytest.mark.parametrize(
-    ("field", "value", "rule"),
+    ("field", "value", "message"),
     [
-        ("rank", 0, ">= 1"),
-        ("steps", 0, ">= 1"),
-        ("alpha", 0.0, "> 0"),
-        ("dropout", 1.0, r"\[0, 1\)"),
-        ("lr", -1.0, "> 0"),
-        ("seq_len", 8, ">= 16"),
-        ("generate", -1, ">= 0"),
-        ("targets", "everything", "one of"),
-        ("max_grad_norm", 0.0, "> 0"),
+        ("rank", 0, r"AdapterConfig\.rank must be >= 1"),
+        ("steps", 0, r"TrainConfig\.max_steps must be >= 1"),
+        ("alpha", 0.0, r"AdapterConfig\.alpha .*> 0"),
+        ("dropout", 1.0, r"AdapterConfig\.dropout .*\[0, 1\)"),
+        ("lr", -1.0, r"TrainConfig\.learning_rate must be > 0"),
+        ("batch_size", 0, r"TrainConfig\.micro_batch_size must be >= 1"),
+        ("seq_len", 8, r"baseline_spec: seq_len must be >= 16"),
+        ("eval_every", 0, r"baseline_spec: eval_every must be >= 1"),
+        ("targets", "everything", r"baseline_spec: targets must be one of"),
+        ("max_grad_norm", 0.0, r"baseline_spec: max_grad_norm must be > 0"),
     ],
 )
-def test_config_rejects_bad_values_naming_the_field(field, value, rule):
-    with pytest.raises(ValueError, match=rf"BaselineConfig\.{field} .*{rule}.*\(got"):
-        BaselineConfig(**{field: value})
+def test_spec_rejects_bad_values_naming_the_field(field, value, message):
+    with pytest.raises(ValueError, match=rf"{message}.*\(got"):
+        baseline_spec(**{field: value})
 
 
-def test_config_resolves_data_and_device(tmp_path):
-    assert BaselineConfig().data_dir().is_dir()
-    assert BaselineConfig(data=str(tmp_path)).data_dir() == tmp_path
-    assert BaselineConfig(device="cpu").torch_device() == torch.device("cpu")
+@pytest.mark.parametrize(
+    ("option", "value", "rule"),
+    [
+        ("max_train_examples", 0, ">= 1"),
+        ("max_val_examples", 0, ">= 1"),
+        ("generate", -1, ">= 0"),
+        ("max_new_tokens", 0, ">= 1"),
+    ],
+)
+def test_run_rejects_bad_options_before_writing(tmp_path, option, value, rule):
+    with pytest.raises(ValueError, match=rf"run_baseline: {option} must be {rule} \(got"):
+        run_baseline(baseline_spec(), tmp_path, **{option: value})
+    assert not (tmp_path / "train").exists()
+
+
+def test_data_and_device_resolve(tmp_path):
+    assert data_dir(baseline_spec()).is_dir()
+    assert data_dir(baseline_spec(data=str(tmp_path))) == tmp_path
+    assert resolve_device("cpu") == torch.device("cpu")
     expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert BaselineConfig().torch_device().type == expected
+    assert resolve_device().type == expected
 
 
 def test_target_loss_matches_transformers_loss(tiny_dir):
@@ -64,7 +99,8 @@ def test_target_loss_matches_transformers_loss(tiny_dir):
 
 def test_short_run_measures_everything_and_saves(tmp_path, tiny_dir):
     rows = []
-    result = run_baseline(BaselineConfig(**SMALL), tmp_path / "run", on_step=rows.append)
+    spec = baseline_spec(**SMALL)
+    result = run_baseline(spec, tmp_path / "run", generate=1, on_step=rows.append)
     metrics = result.metrics
     assert [r["step"] for r in result.history] == [0, 1, 2, 3]
     assert [r["step"] for r in rows] == [0, 1, 2, 2, 3, 3]  # train rows, then eval rows
@@ -81,6 +117,14 @@ def test_short_run_measures_everything_and_saves(tmp_path, tiny_dir):
     assert paths["loss_curve"].read_bytes().startswith(b"\x89PNG")
     saved = json.loads(paths["metrics"].read_text())
     assert saved["val_loss_end"] == metrics["val_loss_end"] and saved["config"]["steps"] == 3
+    assert saved["config"] == {  # the flat settings layout of metrics.json, options included
+        "model": "nano", "data": "", "rank": 8, "alpha": 16.0, "dropout": 0.0, "targets": "qv",
+        "steps": 3, "batch_size": 2, "seq_len": 256, "lr": 2e-3, "max_grad_norm": 1.0,
+        "eval_every": 2, "seed": 0, "max_train_examples": 256, "max_val_examples": 64,
+        "generate": 1, "max_new_tokens": 96, "device": "auto",
+    }  # fmt: skip
+    written = yaml.safe_load((result.run_dir / "config.yaml").read_text())
+    assert written["data"] == str(data_dir(spec)) and written["train"]["packing"] is False
     assert len(json.loads(paths["history"].read_text())) == 4
 
 
@@ -90,21 +134,21 @@ def test_fine_tuning_lowers_validation_loss(tmp_path, tiny_dir):
     # validation split. It fails if the loop does not learn (a wrong sign, a frozen adapter,
     # labels on the prompt). On the random tiny model the drop is small (≈0.1 nats), so the
     # margin asked for is 0.02 nats: 5x the eval noise of a 1-step LR change we observed.
-    config = BaselineConfig(steps=16, eval_every=16, lr=1e-2, seq_len=256, generate=0)
-    metrics = run_baseline(config, tmp_path).metrics
+    spec = baseline_spec(steps=16, eval_every=16, lr=1e-2, seq_len=256)
+    metrics = run_baseline(spec, tmp_path, generate=0).metrics
     assert metrics["val_loss_end"] < metrics["val_loss_start"] - 0.02
 
 
 def test_a_split_with_nothing_that_fits_is_reported(tmp_path):
     with pytest.raises(ValueError, match="seq_len=16"):
-        run_baseline(BaselineConfig(seq_len=16, steps=1), tmp_path)
+        run_baseline(baseline_spec(seq_len=16, steps=1), tmp_path)
 
 
 def test_a_rerun_replaces_the_previous_run_and_uses_coursekit_adapters(tmp_path, tiny_dir):
     model = load_model(tiny_dir)
-    config = BaselineConfig(steps=1, batch_size=1, seq_len=256, generate=0, eval_every=1)
-    run_baseline(config, tmp_path, model=model)
+    spec = baseline_spec(steps=1, batch_size=1, seq_len=256, eval_every=1)
+    run_baseline(spec, tmp_path, generate=0, model=model)
     assert isinstance(model.model.layers[0].self_attn.q_proj, LoRALinear)
-    again = run_baseline(config, tmp_path)
+    again = run_baseline(spec, tmp_path, generate=0)
     assert (again.run_dir / "adapter" / "adapter_config.json").is_file()
     assert len((again.run_dir / "metrics.jsonl").read_text().splitlines()) == 3

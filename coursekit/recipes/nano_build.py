@@ -1,4 +1,7 @@
-"""``coursekit nano build``: Qwen2.5-Coder-nano from the corpus manifest, end to end, seeded.
+"""The nano build recipe: Qwen2.5-Coder-nano from the corpus manifest, end to end, seeded.
+
+The recipe behind ``coursekit nano build``; the components are in :mod:`coursekit.nano`
+(config, tokenizer, text rows, measurement, card) and :mod:`coursekit.train`.
 
 Stages (each timed; with ``resume`` the finished ones are reused from ``work_dir``):
 

@@ -1,5 +1,8 @@
 """Falsification test of ``estimate``: |estimate − measured| / measured ≤ 15% on a grid.
 
+The recipe behind ``coursekit memory validate``: it composes the components
+:func:`coursekit.memory.estimate.estimate` and :func:`coursekit.memory.measure.measure`.
+
 The claim could be false: the estimate is computed from the architecture alone, the
 measurement runs real training steps (``coursekit.memory.measure``) and counts what torch's
 allocator hands out. The grid covers LoRA, DoRA, QLoRA and full fine-tuning, several ranks,

@@ -1,4 +1,4 @@
-"""`build_nano` end to end on the fixture crates, resume, the card and the CLI."""
+"""The nano build recipe end to end on the fixture crates: resume, the card and the CLI."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from coursekit.cli import main
 from coursekit.errors import CoursekitError
-from coursekit.nano.build import build_nano
-from coursekit.nano.card import loss_table
+from coursekit.recipes.nano_build import build_nano
 from tests.nano.conftest import MICRO
 
 
@@ -92,14 +91,6 @@ def test_too_little_text_is_a_clear_error(fixture_corpus: Path, tmp_path: Path) 
     config = dataclasses.replace(MICRO, seq_len=8192, max_position_embeddings=8192)
     with pytest.raises(CoursekitError, match=r"rows of seq_len=8192; lower seq_len or add crates"):
         build_nano(fixture_corpus, tmp_path / "n", config=config, log=lambda _: None)
-
-
-def test_loss_table_means_between_marks() -> None:
-    rows = [{"step": s, "loss": float(s)} for s in range(1, 5)]
-    assert loss_table(rows, points=2) == [(2, 1.5, None), (4, 3.5, None)]
-    evaluated = [{"step": 0, "val_loss": 9.5}, *rows, {"step": 4, "val_loss": 9.0}]
-    assert loss_table(evaluated, points=2) == [(4, 2.5, 9.0)]
-    assert loss_table([], points=3) == []
 
 
 def test_cli_build_and_info(fixture_corpus: Path, tmp_path: Path, capsys) -> None:

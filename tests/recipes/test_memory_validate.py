@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from coursekit.memory.validate import (
+from coursekit.recipes.memory_validate import (
     FAST_GRID,
     GRID,
     TOLERANCE,

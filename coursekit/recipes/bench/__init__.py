@@ -1,0 +1,14 @@
+"""The measurement logic of ``benchmarks/*.py``: loops, summaries and tables, importable.
+
+Each module builds what its benchmark compares, runs the measurement loop and turns the
+measurements into the printed table; the scripts under ``benchmarks/`` parse the flags, set
+the torch threads and print. Benchmarks are measurements, never timed unit tests: the tests
+(``tests/recipes/bench/``) check the logic on tiny models, not the speed.
+
+Modules:
+    ``adapter_step``: coursekit LoRA/DoRA vs peft LoRA/DoRA step time, round-robin.
+    ``multi_adapter``: one joint multi-adapter run vs N separate runs, seconds per round.
+    ``nano_vs_random``: the Phase 1 fine-tune from pretrained nano vs a random nano.
+    ``nf4_memory``: NF4 storage of a Qwen2's linear weights vs bf16.
+    ``train_throughput``: coursekit's loop vs HF ``Trainer`` + peft, target tokens/s.
+"""
