@@ -21,7 +21,8 @@ Example:
     >>> sorted(sampler.batch(0))  # the easiest half: indices 3 (0.5) and 1 (1.0)
     [1, 3]
 
-Used by ``notebooks/phase2_training.ipynb`` (the curriculum experiment).
+Used by ``coursekit train --curriculum`` (enhancement H of docs/course.md); guide:
+docs/lr-finder-curriculum-dashboard.md.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ Example:
     >>> [axes.get_title() for axes in figure.axes]
     ['loss', 'learning rate', 'gradient norm (before clipping)', 'throughput']
 
-Used by ``notebooks/phase2_training.ipynb``.
+Used by ``coursekit train`` runs watched from a notebook (enhancement I of docs/course.md);
+guide: docs/lr-finder-curriculum-dashboard.md.
 """
 
 from __future__ import annotations

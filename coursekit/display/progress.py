@@ -14,7 +14,7 @@ Example:
     'loss=2.500, lr=1.00e-04, tok/s=900'
     >>> bar.on_end({})
 
-Used by ``coursekit train`` and ``notebooks/phase2_training.ipynb``.
+Used by ``coursekit train``.
 """
 
 from __future__ import annotations

@@ -16,9 +16,10 @@ Guide: docs/nano.md.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
+from coursekit import codec
 from coursekit.train.config import TrainConfig
 
 
@@ -65,6 +66,7 @@ class NanoConfig:
 
     def __post_init__(self) -> None:
         """Validate; raise ``ValueError`` naming the field, the value and the rule."""
+        codec.check_types(self)
         positive = (
             "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
             "num_key_value_heads", "intermediate_size", "seq_len", "micro_batch_size", "steps",
@@ -149,4 +151,4 @@ class NanoConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a plain dict (for build.json and the model card)."""
-        return asdict(self)
+        return codec.to_dict(self)

@@ -21,6 +21,7 @@ Guide: docs/nano.md.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -29,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from coursekit import codec
 from coursekit.corpus.pretrain_text import read_documents, write_heldout_text, write_pretrain_text
 from coursekit.data.corpus import load_splits
 from coursekit.errors import CoursekitError
@@ -184,10 +186,13 @@ def _check_work(work: Path, config: NanoConfig, resume: bool) -> None:
     if saved.exists() and not resume:
         raise CoursekitError(f"{work} holds an earlier build; pass --resume or remove it")
     if saved.exists():
-        import json
-
-        before, now = json.loads(saved.read_text(encoding="utf-8")), config.to_dict()
-        differing = {k: (v, now[k]) for k, v in before.items() if now[k] != v}
+        try:
+            before = codec.from_dict(NanoConfig, json.loads(saved.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as error:
+            raise CoursekitError(
+                f"{saved} is not a readable build config ({error}); remove the work directory"
+            ) from None
+        differing = codec.differences(before, config)
         if differing:
             listed = ", ".join(f"{k}: {a!r} → {b!r}" for k, (a, b) in sorted(differing.items()))
             raise CoursekitError(

@@ -21,7 +21,8 @@ Example:
     >>> 1e-7 <= suggest(result, "valley") <= 10
     True
 
-Used by ``notebooks/phase2_training.ipynb`` (finding a learning rate before the real run).
+Used by ``coursekit lr-find`` (``coursekit.recipes.lr_find``; enhancement C of docs/course.md,
+finding a learning rate before the real run).
 """
 
 from __future__ import annotations
