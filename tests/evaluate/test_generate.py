@@ -6,7 +6,7 @@ import pytest
 
 from coursekit.data.corpus import load_splits, seed_dir
 from coursekit.data.prompts import prompt_text
-from coursekit.evaluate.generate import generate_test, generate_tests
+from coursekit.evaluate.generate import Decoding, generate, generate_test, generate_tests
 from coursekit.loading import load_model, load_tokenizer
 
 
@@ -43,3 +43,58 @@ def test_one_row_per_sample_beside_its_reference(tiny, samples):
     assert rows[0]["generated"] == first
     model.train()
     assert generate_tests(model, tokenizer, [], max_new_tokens=3) == [] and not model.training
+
+
+@pytest.fixture(scope="module")
+def nano():
+    return load_model("nano"), load_tokenizer("nano")
+
+
+def test_batched_greedy_equals_one_prompt_at_a_time(nano):
+    """Left padding and length-sorted batches change nothing in greedy decoding (fp32)."""
+    model, tokenizer = nano
+    prompts = [prompt_text(s, tokenizer) for s in load_splits(seed_dir())["test"][:5]]
+    batched = generate(
+        model, tokenizer, prompts, Decoding(max_new_tokens=24, stop=(), batch_size=3)
+    )
+    alone = [generate_test(model, tokenizer, p, max_new_tokens=24) for p in prompts]
+    assert [g[0].text for g in batched] == alone
+    assert all(len(g) == 1 and 0 < g[0].new_tokens <= 24 for g in batched)
+
+
+def test_stop_strings_end_the_answer_and_are_kept(nano):
+    model, tokenizer = nano
+    prompt = prompt_text(load_splits(seed_dir())["test"][0], tokenizer)
+    (full,) = generate(model, tokenizer, [prompt], Decoding(max_new_tokens=40, stop=()))[0:1]
+    text = full[0].text
+    assert len(text) > 4
+    stop = text[2:4]  # a string that occurs in the greedy answer
+    (cut,) = generate(model, tokenizer, [prompt], Decoding(max_new_tokens=40, stop=(stop,)))
+    assert cut[0].stopped and cut[0].text.endswith(stop) and text.startswith(cut[0].text)
+    assert cut[0].new_tokens <= full[0].new_tokens
+
+
+def test_k_samples_per_prompt_are_seeded(nano):
+    model, tokenizer = nano
+    prompt = prompt_text(load_splits(seed_dir())["test"][0], tokenizer)
+    decoding = Decoding(max_new_tokens=8, k=3, do_sample=True, stop=(), seed=4)
+    first = generate(model, tokenizer, [prompt, prompt], decoding)
+    assert [len(g) for g in first] == [3, 3]
+    again = generate(model, tokenizer, [prompt, prompt], decoding)
+    assert [[g.text for g in row] for row in first] == [[g.text for g in row] for row in again]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"max_new_tokens": 0}, "Decoding.max_new_tokens must be >= 1"),
+        ({"k": 2}, "Decoding.k must be 1 for greedy decoding"),
+        ({"do_sample": True, "temperature": 0.0}, "Decoding.temperature must be > 0"),
+        ({"top_p": 1.5}, r"Decoding.top_p must be in \(0, 1\]"),
+        ({"stop": ("",)}, "Decoding.stop must not hold an empty string"),
+        ({"max_new_tokens": 2.5}, "Decoding.max_new_tokens must be a whole number"),
+    ],
+)
+def test_bad_decoding_settings_are_named(fields, message):
+    with pytest.raises(ValueError, match=message):
+        Decoding(**fields)
