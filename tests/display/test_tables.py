@@ -33,3 +33,10 @@ def test_presets_table_lists_every_preset_with_its_parameter_count():
     assert all(name in html for name in PRESETS)
     assert "494,032,768" in html  # the 0.5B count
     assert html.count("<tr>") == len(PRESETS) + 1
+
+
+def test_generations_table_left_aligns_code_in_monospace():
+    row = {"id": "a", "function": "fn f() {}", "generated": "x", "reference": "y"}
+    html = generations_table([row])
+    assert html.count("text-align:left") >= 5 and "text-align:right" not in html
+    assert html.count("font-family:monospace") == 3
