@@ -25,7 +25,10 @@ def test_isolation_is_probed_once_per_process() -> None:
 
 def test_bubblewrap_as_root_holds_every_layer() -> None:
     if isolation().backend != "bubblewrap" or not jail.is_root():
-        reason = f"needs bubblewrap run by root; here: {isolation().version}, uid {os.geteuid()}"
+        reason = (
+            f"needs bubblewrap run by root; here: {isolation().version}, uid {os.geteuid()}"
+            f" ({isolation().fix or jail.INSTALL_BWRAP})"
+        )
         if REQUIRED:
             pytest.fail(reason)
         pytest.skip(reason)
