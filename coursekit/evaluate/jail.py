@@ -28,7 +28,9 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -125,9 +127,9 @@ def _bwrap_arguments(work: Path, readable: Sequence[Path]) -> list[str]:
             args += ["--cap-add", cap]
     elif is_root():  # no setpriv: a user namespace maps uid 65534 to root, no capabilities
         args += ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
-        args += ["--disable-userns"]
+        args += _if_supported("--disable-userns")
     else:
-        args += ["--unshare-user", "--disable-userns"]
+        args += ["--unshare-user", *_if_supported("--disable-userns")]
     for path in SYSTEM:
         args += ["--ro-bind", path, path]
     for top in _TOP_LEVEL:
@@ -137,8 +139,8 @@ def _bwrap_arguments(work: Path, readable: Sequence[Path]) -> list[str]:
             args += ["--ro-bind", top, top]
     for path in _OPTIONAL:
         args += ["--ro-bind-try", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(TMP_BYTES)]
-    args += ["--tmpfs", "/tmp"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777"]
+    args += [*_if_supported("--size", str(TMP_BYTES)), "--tmpfs", "/tmp"]
     made: set[Path] = {Path("/"), Path("/tmp")}
     for source, writable in [*((p, False) for p in readable if not _is_system(p)), (work, True)]:
         for parent in reversed(source.parents):
@@ -148,6 +150,23 @@ def _bwrap_arguments(work: Path, readable: Sequence[Path]) -> list[str]:
         args += ["--bind" if writable else "--ro-bind", str(source), str(source)]
     args += ["--remount-ro", "/dev", "--remount-ro", "/"]  # no tmpfs pages but /tmp's
     return args if drops_to_nobody("bubblewrap") else [*args, "--chdir", str(work)]
+
+
+def _if_supported(option: str, *values: str) -> list[str]:
+    """Return ``[option, *values]`` if this bwrap lists ``option`` in its ``--help``."""
+    return [option, *values] if option in _bwrap_options() else []
+
+
+@functools.cache
+def _bwrap_options() -> frozenset[str]:
+    """The options ``bwrap --help`` lists (0.8.0 has all; older ones may lack some)."""
+    try:
+        done = subprocess.run(
+            [shutil.which("bwrap") or "bwrap", "--help"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    return frozenset(re.findall(r"^\s+(--[a-z0-9-]+)", done.stdout, re.MULTILINE))
 
 
 def _is_system(path: Path) -> bool:

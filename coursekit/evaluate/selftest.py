@@ -37,6 +37,7 @@ import os
 import re
 import socket
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -132,9 +133,17 @@ class Isolation:
         return f"sandbox layer {name!r} not enforced ({self.version}): {detail}; {self.fix}"
 
 
-@functools.cache
+_PROBING = threading.Lock()
+
+
 def isolation() -> Isolation:
-    """Return :func:`probe`'s verdict, computed once per process."""
+    """Return :func:`probe`'s verdict, computed once per process (threads wait for it)."""
+    with _PROBING:
+        return _isolation()
+
+
+@functools.cache
+def _isolation() -> Isolation:
     return probe()
 
 
