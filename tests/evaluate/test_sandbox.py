@@ -75,7 +75,8 @@ def test_readable_paths_are_read_only_and_the_rest_is_hidden(tmp_path: Path) -> 
     )
     assert "shown\n" in result.output and "hidden\n" not in result.output
     assert f"{hidden}/note.txt: No such file or directory" in result.output
-    assert f"{Path.home()}': No such file or directory" in result.output
+    if not tmp_path.is_relative_to(Path.home()):  # else its parents must exist inside
+        assert f"{Path.home()}': No such file or directory" in result.output
 
 
 def fake_isolation(enforced: bool, cgroup: Path | None) -> Isolation:

@@ -6,10 +6,11 @@ import os
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from coursekit.evaluate import jail, selftest
+from coursekit.evaluate import jail, runner, selftest
 from coursekit.evaluate.runner import SandboxInputError
 from coursekit.evaluate.selftest import LAYERS, Isolation, Layer, doctor_row, isolation, probe
 from tests.evaluate.layers import REQUIRED
@@ -154,3 +155,19 @@ def test_the_audited_escapes_are_seen_when_root_keeps_its_capabilities(
     report = probe("unshare")
     assert {"unprivileged", "filesystem", "processes"} <= set(report.missing), report.layers
     assert "processes started under max_processes=8" in report.why("processes")
+
+
+def test_a_limit_left_liftable_is_seen(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Hard limits left at infinity (soft ones set): raising them needs no privilege, and the
+    # self-test must notice. (The fork inherits the patched module.)
+    real = runner.resource
+
+    def soft_only(kind: int, limits: tuple[int, int]) -> None:
+        real.setrlimit(kind, (limits[0], real.RLIM_INFINITY))
+
+    shim = SimpleNamespace(**{name: getattr(real, name) for name in dir(real) if name.isupper()})
+    shim.setrlimit = soft_only
+    monkeypatch.setattr(runner, "resource", shim)
+    report = probe()
+    assert "limits" in report.missing
+    assert "a hard rlimit was raised from inside" in report.why("limits")
