@@ -1,6 +1,7 @@
 # coursekit: the two commands of the README, plus `make lab`.
 #   make baseline  - set up .venv and run the Phase 1 baseline notebook into runs/phase1-baseline/
 #   make test      - set up .venv, then ruff check, ruff format --check, pytest (+ notebooks) with coverage
+#                    (first installs bubblewrap, the sandbox of untrusted Rust code, if root and missing)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,7 +10,7 @@ RUN_DIR := $(CURDIR)/runs/phase1-baseline
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv baseline test lab clean
+.PHONY: venv baseline sandbox test lab clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,7 +31,19 @@ baseline: $(STAMP)
 	@echo "loss curve:        $(RUN_DIR)/loss_curve.png"
 	@echo "metrics:           $(RUN_DIR)/metrics.json"
 
-test: $(STAMP)
+# bubblewrap (`bwrap`) runs generated tests without privileges (docs/sandbox.md). Installed when
+# missing and we are root; otherwise the tests that need it skip, naming the package.
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
+	      { apt-get update -qq && apt-get install -y -qq bubblewrap; } || \
+	      echo "bubblewrap could not be installed: sandbox tests will skip (apt-get install bubblewrap)"; \
+	  else \
+	    echo "bubblewrap missing: sandbox tests will skip (as root: apt-get install bubblewrap)"; \
+	  fi; }
+
+test: $(STAMP) sandbox
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest --cov=coursekit --cov-report=term-missing --nbval-lax tests notebooks

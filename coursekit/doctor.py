@@ -1,4 +1,4 @@
-"""Check the course's Phase 1.1 prerequisites: Python, torch, CUDA, packages, Rust, RAM, disk.
+"""Check the course's Phase 1.1 prerequisites: Python, torch, CUDA, packages, Rust, sandbox, RAM.
 
 `run_checks` returns one `Check` row per prerequisite; `format_table`, `format_html`, `as_dicts`
 and `to_json` render them; `doctor` wraps them in a `DoctorReport` that prints as a text table
@@ -100,6 +100,13 @@ def _run_version(executable: str) -> str | None:
     return done.stdout.strip() or None
 
 
+def _sandbox() -> tuple[Status, str, str]:
+    from coursekit.evaluate.selftest import doctor_row  # runs the escape self-test, cached
+
+    status, detail, fix = doctor_row()
+    return ("OK" if status == "OK" else "WARN"), detail, fix
+
+
 def _memory() -> tuple[int, int]:
     import psutil
 
@@ -130,6 +137,8 @@ class Probes:
     """Finds an executable on PATH, like `shutil.which`."""
     run_version: Callable[[str], str | None] = _run_version
     """Runs ``<executable> --version`` and returns its first output, or None on failure."""
+    sandbox: Callable[[], tuple[Status, str, str]] = _sandbox
+    """Runs the sandbox's escape self-test: (status, which layers hold or why not, fix)."""
     memory: Callable[[], tuple[int, int]] = _memory
     """Returns (total, available) RAM in bytes."""
     disk_free: Callable[[Path], int] = _disk_free
@@ -210,6 +219,11 @@ def _check_rust_tool(
     return Check(name=tool, status=missing, detail=detail, fix=fix)
 
 
+def _check_sandbox(probes: Probes, disk_path: Path) -> Check:
+    status, detail, fix = probes.sandbox()
+    return Check(name="sandbox", status=status, detail=detail, fix=fix)
+
+
 def _check_ram(probes: Probes, disk_path: Path) -> Check:
     total, available = probes.memory()
     detail = f"{total / GIB:.1f} GiB total, {available / GIB:.1f} GiB available"
@@ -246,6 +260,7 @@ _CHECKS: tuple[CheckFunction, ...] = (
     *(partial(_check_package, name) for name in PINNED_PACKAGES),
     partial(_check_rust_tool, "rustc", "FAIL", "evaluation compiles the generated Rust tests"),
     partial(_check_rust_tool, "cargo", "WARN", "cargo is optional: rustc alone compiles the tests"),
+    _check_sandbox,
     _check_ram,
     _check_disk,
     _check_models,
@@ -255,8 +270,9 @@ _CHECKS: tuple[CheckFunction, ...] = (
 def run_checks(*, disk_path: Path | None = None, probes: Probes | None = None) -> list[Check]:
     """Computes one `Check` per Phase 1.1 prerequisite, in the order the course lists them.
 
-    Rows: Python, torch, CUDA, transformers, peft, bitsandbytes, accelerate, rustc, cargo, RAM,
-    disk and bundled models.
+    Rows: Python, torch, CUDA, transformers, peft, bitsandbytes, accelerate, rustc, cargo,
+    sandbox (the escape self-test of :mod:`coursekit.evaluate.selftest`), RAM, disk and
+    bundled models.
 
     Args:
         disk_path: Where free disk space is measured; defaults to the repository root.

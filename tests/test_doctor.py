@@ -37,6 +37,7 @@ ROW_NAMES = [
     "accelerate",
     "rustc",
     "cargo",
+    "sandbox",
     "RAM",
     "disk",
     "bundled models",
@@ -59,6 +60,7 @@ def healthy(tmp_path: Path) -> Probes:
         pins=lambda: PINS,
         which=lambda tool: f"/usr/bin/{tool}",
         run_version=lambda exe: f"{Path(exe).name} 1.95.0",
+        sandbox=lambda: ("OK", "bubblewrap 0.8.0: every layer holds", ""),
         memory=lambda: (32 * GIB, 20 * GIB),
         disk_free=lambda path: 100 * GIB,
         cargo_home=tmp_path / "no-cargo",
@@ -137,6 +139,25 @@ def test_rust_found_in_cargo_home_when_not_on_path(healthy: Probes, tmp_path: Pa
 def test_rust_that_cannot_report_its_version_fails(healthy: Probes) -> None:
     check = row(replace(healthy, run_version=lambda exe: None), "rustc")
     assert check.status == "FAIL" and "/usr/bin/rustc --version" in check.detail
+
+
+def test_sandbox_row_names_the_missing_layer_and_the_fix(healthy: Probes) -> None:
+    warn = (
+        "WARN",
+        "unshare: not enforced: unprivileged (host uid 0)",
+        "apt-get install bubblewrap",
+    )
+    check = row(replace(healthy, sandbox=lambda: warn), "sandbox")
+    assert (check.status, check.detail, check.fix) == warn
+    assert row(healthy, "sandbox").status == "OK"
+
+
+def test_real_sandbox_probe_is_one_row() -> None:
+    status, detail, fix = Probes().sandbox()
+    assert status in {"OK", "WARN"} and detail
+    assert (fix == "") == (status == "OK")
+    if status == "WARN":
+        assert "not enforced" in detail or "COURSEKIT_SANDBOX" in detail
 
 
 @pytest.mark.parametrize(("total", "status"), [(4 * GIB, "WARN"), (8 * GIB, "OK")])

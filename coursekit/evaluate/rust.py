@@ -2,14 +2,16 @@ r"""Compile a Rust source file with its unit tests and run them, under limits.
 
 This is how a generated test module is judged: ``rustc --edition 2021 --test`` builds the
 file into a libtest binary in a fresh temporary directory, and both the compiler and the
-binary run in :func:`coursekit.evaluate.sandbox.run_sandboxed`: wall-clock and CPU limits,
-address space (test binary only), a ``pids`` cgroup, capped output, a scrubbed environment
-(``HOME`` is the temporary directory) and, where the OS allows, no network and a read-only
-file system outside the temporary directory. The libtest summary line
-``test result: ok. N passed; M failed`` gives the counts.
+binary run in :func:`coursekit.evaluate.sandbox.run_sandboxed`, without privileges:
+wall-clock and CPU limits, address space (the compiler's too: a macro that expands
+exponentially hits :data:`COMPILE_MEMORY_BYTES`), a ``pids`` cgroup, capped output, a
+scrubbed environment (``HOME`` is the temporary directory) and, where the OS allows, no
+network and no writes outside the temporary directory. The toolchain (rustc's sysroot) is
+bound read-only. The libtest summary line ``test result: ok. N passed; M failed`` gives
+the counts. :func:`compile_and_test_many` runs as many at once as cores *and* memory allow.
 
-The source can still *read* files (``include_str!`` at compile time, ``std::fs`` at run
-time); see the sandbox module for what is prevented and what is not.
+The source can still *read* what the sandbox shows it (``include_str!`` at compile time,
+``std::fs`` at run time); see ``docs/sandbox.md`` for what is prevented and what is not.
 
 Example:
     >>> source = "#[test]\nfn one() { assert_eq!(1 + 1, 2); }\n"
@@ -23,6 +25,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -32,8 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coursekit.errors import CoursekitError
+from coursekit.evaluate.checks import check_count, check_directory, check_seconds, check_text
 from coursekit.evaluate.sandbox import EXCERPT_CHARS as EXCERPT_CHARS
-from coursekit.evaluate.sandbox import SandboxLimits, run_sandboxed
+from coursekit.evaluate.sandbox import SandboxInputError, SandboxLimits, run_sandboxed
 
 MEMORY_LIMIT_BYTES = 1 << 30
 """Address-space limit of the test binary (1 GiB)."""
@@ -43,6 +47,10 @@ EXTRA_TASKS = 64
 """Processes and threads the compiler or the test binary may run at once (``pids.max``)."""
 COMPILE_OUTPUT_LIMIT_BYTES = 256 << 20
 """Largest file ``rustc`` may write (the test binary is several MiB)."""
+COMPILE_MEMORY_BYTES = 2 << 30
+"""Address-space limit of ``rustc`` (2 GiB; a small test file needs under 512 MiB)."""
+MIN_COMPILE_MEMORY_BYTES = 256 << 20
+"""Smallest compile memory limit accepted (``rustc`` does not even load below it)."""
 _RUST_ENV = {"RUST_BACKTRACE": "0", "RUST_TEST_THREADS": "1"}
 
 _SUMMARY = re.compile(r"test result: (?:ok|FAILED)\. (\d+) passed; (\d+) failed")
@@ -86,6 +94,10 @@ class RustTestResult:
     """Whether the sandbox cut the network (see :func:`coursekit.evaluate.sandbox.isolation`)."""
     filesystem_isolated: bool = False
     """Whether writes outside the build directory were impossible."""
+    processes_limited: bool = False
+    """Whether a ``pids`` cgroup capped the processes (see the sandbox's self-test)."""
+    unprivileged: bool = False
+    """Whether the compiler and the binary ran as a non-root uid without capabilities."""
 
     def __post_init__(self) -> None:
         for name in ("tests_run", "tests_failed"):
@@ -145,6 +157,7 @@ def compile_and_test(
     compile_timeout_s: float = 60.0,
     workdir: str | os.PathLike[str] | None = None,
     rustc: str | os.PathLike[str] | None = None,
+    compile_memory_bytes: int = COMPILE_MEMORY_BYTES,
 ) -> RustTestResult:
     """Compile ``source`` with ``rustc --edition 2021 --test`` and run its tests.
 
@@ -155,30 +168,37 @@ def compile_and_test(
         compile_timeout_s: wall-clock limit of the compile, in seconds.
         workdir: directory in which the fresh temporary build directory is made (default:
             the system's temporary directory); the build directory is always removed.
-        rustc: the compiler to use (default: :func:`find_rustc`).
+        rustc: the compiler to use (default: :func:`find_rustc`); its sysroot (the
+            directory above its ``bin``) is bound read-only into the sandbox.
+        compile_memory_bytes: address-space limit of ``rustc``.
 
     Returns:
         The outcome; a compile error or a failing test is a result, not an exception.
 
     Raises:
-        RustNotFoundError: ``rustc`` is None and no compiler is found.
-        ValueError: a timeout is not positive.
+        RustNotFoundError: no compiler is found, or ``rustc`` names none.
+        SandboxInputError: an argument is invalid (a ``ValueError``; the message names it).
 
     Example:
         >>> r = compile_and_test("#[test] fn t() { assert!(false); }")  # doctest: +SKIP
         >>> (r.compiled, r.passed, r.tests_failed)  # doctest: +SKIP
         (True, False, 1)
     """
-    for name, value in (("timeout_s", timeout_s), ("compile_timeout_s", compile_timeout_s)):
-        if not value > 0:
-            raise ValueError(f"compile_and_test {name} must be > 0 (got {value})")
-    compiler = Path(rustc) if rustc is not None else find_rustc()
-    with tempfile.TemporaryDirectory(prefix="coursekit-rust-", dir=workdir) as tmp:
+    check_text("compile_and_test source", source)
+    run_limits = _test_limits(check_seconds("compile_and_test timeout_s", timeout_s))
+    compile_limits = _compile_limits(
+        check_seconds("compile_and_test compile_timeout_s", compile_timeout_s),
+        check_count("compile_memory_bytes", compile_memory_bytes, MIN_COMPILE_MEMORY_BYTES),
+    )
+    parent = None if workdir is None else check_directory("compile_and_test workdir", workdir)
+    compiler = _compiler(rustc) if rustc is not None else find_rustc()
+    toolchain = [compiler.resolve().parent.parent]
+    with tempfile.TemporaryDirectory(prefix="coursekit-rust-", dir=parent) as tmp:
         build = Path(tmp)
         (build / "src.rs").write_text(source, encoding="utf-8")
         command = [str(compiler), "--edition", "2021", "--test", "-o", "bin", "src.rs"]
         built = run_sandboxed(
-            command, directory=build, limits=_compile_limits(compile_timeout_s), env=_RUST_ENV
+            command, directory=build, limits=compile_limits, env=_RUST_ENV, readable=toolchain
         )
         if built.exit_code != 0:
             return RustTestResult(
@@ -193,10 +213,10 @@ def compile_and_test(
                 limits_hit=built.limits_hit,
                 network_isolated=built.network_isolated,
                 filesystem_isolated=built.filesystem_isolated,
+                processes_limited=built.processes_limited,
+                unprivileged=built.unprivileged,
             )
-        ran = run_sandboxed(
-            [str(build / "bin")], directory=build, limits=_test_limits(timeout_s), env=_RUST_ENV
-        )
+        ran = run_sandboxed([str(build / "bin")], directory=build, limits=run_limits, env=_RUST_ENV)
     code, output, timed_out = ran.exit_code, ran.output, ran.timed_out
     compile_seconds, run_seconds = built.wall_seconds, ran.wall_seconds
     tests_run, tests_failed = _count_tests(output)
@@ -212,7 +232,21 @@ def compile_and_test(
         limits_hit=ran.limits_hit,
         network_isolated=ran.network_isolated,
         filesystem_isolated=ran.filesystem_isolated,
+        processes_limited=ran.processes_limited,
+        unprivileged=ran.unprivileged,
     )
+
+
+def _compiler(rustc: str | os.PathLike[str]) -> Path:
+    """Return the path of the compiler the caller named (a path, or a name on PATH)."""
+    name = check_text("rustc", os.fspath(rustc)) if isinstance(rustc, str | os.PathLike) else None
+    found = shutil.which(name) if name else None
+    if found is None:
+        raise RustNotFoundError(
+            f"rustc {rustc!r} is not an executable file or a command on PATH; pass the path "
+            "of rustc, or leave rustc unset to find it"
+        )
+    return Path(os.path.abspath(found))
 
 
 def compile_and_test_many(
@@ -222,31 +256,44 @@ def compile_and_test_many(
     timeout_s: float = 10.0,
     compile_timeout_s: float = 60.0,
     workdir: str | os.PathLike[str] | None = None,
+    compile_memory_bytes: int = COMPILE_MEMORY_BYTES,
 ) -> list[RustTestResult]:
     """Run :func:`compile_and_test` on many sources in parallel threads.
 
     Args:
         sources: the Rust files, one string each.
-        jobs: how many compile-and-test runs at once (default: ``os.cpu_count()``).
+        jobs: at most this many compile-and-test runs at once (default: ``os.cpu_count()``);
+            fewer where the available memory does not hold that many at their limits
+            (:func:`parallel_runs`).
         timeout_s: as for :func:`compile_and_test`.
         compile_timeout_s: as for :func:`compile_and_test`.
         workdir: as for :func:`compile_and_test`.
+        compile_memory_bytes: as for :func:`compile_and_test`.
 
     Returns:
         One result per source, in the order of ``sources``.
 
     Raises:
         RustNotFoundError: no compiler is found.
-        ValueError: ``jobs`` is less than 1, or a timeout is not positive.
+        SandboxInputError: an argument is invalid (a ``ValueError``; the message names it).
 
     Example:
         >>> results = compile_and_test_many([a, b], jobs=2)  # doctest: +SKIP
         >>> [r.passed for r in results]  # doctest: +SKIP
         [True, False]
     """
-    workers = jobs if jobs is not None else (os.cpu_count() or 1)
-    if workers < 1:
-        raise ValueError(f"compile_and_test_many jobs must be >= 1 (got {jobs})")
+    if isinstance(sources, str | bytes) or not isinstance(sources, Sequence):
+        raise SandboxInputError(
+            f"compile_and_test_many sources must be a list of str (got {type(sources).__name__})"
+            "; wrap a single source in a list"
+        )
+    for index, source in enumerate(sources):
+        check_text(f"compile_and_test_many sources[{index}]", source)
+    wanted = (os.cpu_count() or 1) if jobs is None else check_count("jobs", jobs, 1)
+    check_count("compile_memory_bytes", compile_memory_bytes, MIN_COMPILE_MEMORY_BYTES)
+    workers = parallel_runs(wanted, max(compile_memory_bytes, MEMORY_LIMIT_BYTES))
+    if not sources:
+        return []
     compiler = find_rustc()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [
@@ -257,6 +304,7 @@ def compile_and_test_many(
                 compile_timeout_s=compile_timeout_s,
                 workdir=workdir,
                 rustc=compiler,
+                compile_memory_bytes=compile_memory_bytes,
             )
             for source in sources
         ]
@@ -274,12 +322,42 @@ def _test_limits(timeout_s: float) -> SandboxLimits:
     )
 
 
-def _compile_limits(timeout_s: float) -> SandboxLimits:
-    """Return the sandbox limits of ``rustc``: no address-space cap, room for the binary."""
+def parallel_runs(jobs: int, bytes_each: int) -> int:
+    """Return how many runs of ``bytes_each`` to start at once: ``jobs``, memory allowing.
+
+    At least one; at most ``jobs`` and the available memory (``MemAvailable``) divided by
+    ``bytes_each``, so that every run at its limit at once still fits.
+
+    Example:
+        >>> parallel_runs(4, 1 << 62)
+        1
+    """
+    return max(1, min(jobs, available_memory() // bytes_each))
+
+
+def available_memory() -> int:
+    """Return the memory available to new processes, in bytes (``MemAvailable``).
+
+    Example:
+        >>> available_memory() > 0
+        True
+    """
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
+        pass
+    pages = os.sysconf("SC_AVPHYS_PAGES") if hasattr(os, "sysconf") else 0  # pragma: no cover
+    return max(pages * resource.getpagesize(), 1)  # pragma: no cover
+
+
+def _compile_limits(timeout_s: float, memory_bytes: int) -> SandboxLimits:
+    """Return the sandbox limits of ``rustc``: its memory cap, room for the binary."""
     return SandboxLimits(
         wall_seconds=timeout_s,
         cpu_seconds=math.ceil(timeout_s) + 1,
-        memory_bytes=None,
+        memory_bytes=memory_bytes,
         max_processes=EXTRA_TASKS,
         output_bytes=COMPILE_OUTPUT_LIMIT_BYTES,
     )
