@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from coursekit.data.corpus import Sample
-from coursekit.evaluate.rust import compile_and_test_many
+from coursekit.evaluate.parallel import compile_and_test_many
 
 _STD_ROOTS = frozenset({"std", "core", "alloc", "super", "self", "crate"})
 _USE = re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?use\s+:*\s*\{?\s*(\w+)", re.MULTILINE)

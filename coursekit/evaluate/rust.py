@@ -8,7 +8,8 @@ exponentially hits :data:`COMPILE_MEMORY_BYTES`), a ``pids`` cgroup, capped outp
 scrubbed environment (``HOME`` is the temporary directory) and, where the OS allows, no
 network and no writes outside the temporary directory. The toolchain (rustc's sysroot) is
 bound read-only. The libtest summary line ``test result: ok. N passed; M failed`` gives
-the counts. :func:`compile_and_test_many` runs as many at once as cores *and* memory allow.
+the counts. :func:`compile_and_run` compiles once and runs the binary several times
+(repeated runs, mutant schemata); :mod:`coursekit.evaluate.parallel` runs many at once.
 
 The source can still *read* what the sandbox shows it (``include_str!`` at compile time,
 ``std::fs`` at run time); see ``docs/sandbox.md`` for what is prevented and what is not.
@@ -22,22 +23,32 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import os
 import re
-import resource
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from coursekit.errors import CoursekitError
-from coursekit.evaluate.checks import check_count, check_directory, check_seconds, check_text
+from coursekit.evaluate.checks import (
+    check_count,
+    check_directory,
+    check_env,
+    check_seconds,
+    check_text,
+)
 from coursekit.evaluate.sandbox import EXCERPT_CHARS as EXCERPT_CHARS
-from coursekit.evaluate.sandbox import SandboxInputError, SandboxLimits, run_sandboxed
+from coursekit.evaluate.sandbox import (
+    SandboxLimits,
+    SandboxResult,
+    run_sandboxed,
+)
 
 MEMORY_LIMIT_BYTES = 1 << 30
 """Address-space limit of the test binary (1 GiB)."""
@@ -184,7 +195,42 @@ def compile_and_test(
         >>> (r.compiled, r.passed, r.tests_failed)  # doctest: +SKIP
         (True, False, 1)
     """
+    return compile_and_run(
+        source,
+        timeout_s=timeout_s,
+        compile_timeout_s=compile_timeout_s,
+        workdir=workdir,
+        rustc=rustc,
+        compile_memory_bytes=compile_memory_bytes,
+    )[0]
+
+
+def compile_and_run(
+    source: str,
+    *,
+    envs: Sequence[Mapping[str, str]] = ({},),
+    timeout_s: float = 10.0,
+    compile_timeout_s: float = 60.0,
+    workdir: str | os.PathLike[str] | None = None,
+    rustc: str | os.PathLike[str] | None = None,
+    compile_memory_bytes: int = COMPILE_MEMORY_BYTES,
+) -> list[RustTestResult]:
+    """Compile ``source`` once and run its test binary once per environment in ``envs``.
+
+    One compile serves many runs: repeated runs tell a flaky suite from a stable one, and a
+    mutant schema (:mod:`coursekit.evaluate.mutate`) runs once per ``COURSEKIT_MUTANT``
+    value. Each run is a fresh sandboxed process with the extra variables of its ``envs``
+    entry; the other arguments are those of :func:`compile_and_test`.
+
+    Returns:
+        One result per entry of ``envs``, in order (all alike when the compile failed).
+
+    Raises:
+        RustNotFoundError: no compiler is found, or ``rustc`` names none.
+        SandboxInputError: an argument is invalid (a ``ValueError``; the message names it).
+    """
     check_text("compile_and_test source", source)
+    extras = [check_env(env) for env in envs]
     run_limits = _test_limits(check_seconds("compile_and_test timeout_s", timeout_s))
     compile_limits = _compile_limits(
         check_seconds("compile_and_test compile_timeout_s", compile_timeout_s),
@@ -201,40 +247,44 @@ def compile_and_test(
             command, directory=build, limits=compile_limits, env=_RUST_ENV, readable=toolchain
         )
         if built.exit_code != 0:
-            return RustTestResult(
-                compiled=False,
-                passed=False,
-                tests_run=0,
-                tests_failed=0,
-                compile_seconds=built.wall_seconds,
-                run_seconds=0.0,
-                output=built.output,
-                timed_out=built.timed_out,
-                limits_hit=built.limits_hit,
-                network_isolated=built.network_isolated,
-                filesystem_isolated=built.filesystem_isolated,
-                processes_limited=built.processes_limited,
-                unprivileged=built.unprivileged,
+            return [_result(built, None) for _ in extras]
+        runs = [
+            run_sandboxed(
+                [str(build / "bin")],
+                directory=build,
+                limits=run_limits,
+                env={**_RUST_ENV, **extra},
             )
-        ran = run_sandboxed([str(build / "bin")], directory=build, limits=run_limits, env=_RUST_ENV)
-    code, output, timed_out = ran.exit_code, ran.output, ran.timed_out
-    compile_seconds, run_seconds = built.wall_seconds, ran.wall_seconds
-    tests_run, tests_failed = _count_tests(output)
+            for extra in extras
+        ]
+    return [_result(built, ran) for ran in runs]
+
+
+def _result(built: SandboxResult, ran: SandboxResult | None) -> RustTestResult:
+    """Return the outcome of a compile (``built``) and, when it compiled, a run (``ran``).
+
+    Output, time-out, limits and isolation come from the last step that ran (every field the
+    two result types share), the test counts from the run's libtest output.
+    """
+    last = ran or built
+    tests_run, tests_failed = _count_tests(ran.output) if ran is not None else (0, 0)
+    clean = ran is not None and ran.exit_code == 0 and not ran.timed_out
     return RustTestResult(
-        compiled=True,
-        passed=code == 0 and not timed_out and tests_run > 0 and tests_failed == 0,
+        **{name: getattr(last, name) for name in _shared_fields()},
+        compiled=ran is not None,
+        passed=clean and tests_run > 0 and tests_failed == 0,
         tests_run=tests_run,
         tests_failed=tests_failed,
-        compile_seconds=compile_seconds,
-        run_seconds=run_seconds,
-        output=output,
-        timed_out=timed_out,
-        limits_hit=ran.limits_hit,
-        network_isolated=ran.network_isolated,
-        filesystem_isolated=ran.filesystem_isolated,
-        processes_limited=ran.processes_limited,
-        unprivileged=ran.unprivileged,
+        compile_seconds=built.wall_seconds,
+        run_seconds=ran.wall_seconds if ran is not None else 0.0,
     )
+
+
+@functools.cache
+def _shared_fields() -> tuple[str, ...]:
+    """Fields ``RustTestResult`` takes from a ``SandboxResult`` as they are."""
+    mine = {field.name for field in dataclasses.fields(RustTestResult)}
+    return tuple(sorted(mine & {field.name for field in dataclasses.fields(SandboxResult)}))
 
 
 def _compiler(rustc: str | os.PathLike[str]) -> Path:
@@ -249,68 +299,6 @@ def _compiler(rustc: str | os.PathLike[str]) -> Path:
     return Path(os.path.abspath(found))
 
 
-def compile_and_test_many(
-    sources: Sequence[str],
-    *,
-    jobs: int | None = None,
-    timeout_s: float = 10.0,
-    compile_timeout_s: float = 60.0,
-    workdir: str | os.PathLike[str] | None = None,
-    compile_memory_bytes: int = COMPILE_MEMORY_BYTES,
-) -> list[RustTestResult]:
-    """Run :func:`compile_and_test` on many sources in parallel threads.
-
-    Args:
-        sources: the Rust files, one string each.
-        jobs: at most this many compile-and-test runs at once (default: ``os.cpu_count()``);
-            fewer where the available memory does not hold that many at their limits
-            (:func:`parallel_runs`).
-        timeout_s: as for :func:`compile_and_test`.
-        compile_timeout_s: as for :func:`compile_and_test`.
-        workdir: as for :func:`compile_and_test`.
-        compile_memory_bytes: as for :func:`compile_and_test`.
-
-    Returns:
-        One result per source, in the order of ``sources``.
-
-    Raises:
-        RustNotFoundError: no compiler is found.
-        SandboxInputError: an argument is invalid (a ``ValueError``; the message names it).
-
-    Example:
-        >>> results = compile_and_test_many([a, b], jobs=2)  # doctest: +SKIP
-        >>> [r.passed for r in results]  # doctest: +SKIP
-        [True, False]
-    """
-    if isinstance(sources, str | bytes) or not isinstance(sources, Sequence):
-        raise SandboxInputError(
-            f"compile_and_test_many sources must be a list of str (got {type(sources).__name__})"
-            "; wrap a single source in a list"
-        )
-    for index, source in enumerate(sources):
-        check_text(f"compile_and_test_many sources[{index}]", source)
-    wanted = (os.cpu_count() or 1) if jobs is None else check_count("jobs", jobs, 1)
-    check_count("compile_memory_bytes", compile_memory_bytes, MIN_COMPILE_MEMORY_BYTES)
-    workers = parallel_runs(wanted, max(compile_memory_bytes, MEMORY_LIMIT_BYTES))
-    if not sources:
-        return []
-    compiler = find_rustc()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [
-            pool.submit(
-                compile_and_test,
-                source,
-                timeout_s=timeout_s,
-                compile_timeout_s=compile_timeout_s,
-                workdir=workdir,
-                rustc=compiler,
-                compile_memory_bytes=compile_memory_bytes,
-            )
-            for source in sources
-        ]
-        return [future.result() for future in futures]
-
-
 def _test_limits(timeout_s: float) -> SandboxLimits:
     """Return the sandbox limits of a test binary: 1 GiB, 8 MiB of output, CPU = wall + 1."""
     return SandboxLimits(
@@ -320,36 +308,6 @@ def _test_limits(timeout_s: float) -> SandboxLimits:
         max_processes=EXTRA_TASKS,
         output_bytes=OUTPUT_LIMIT_BYTES,
     )
-
-
-def parallel_runs(jobs: int, bytes_each: int) -> int:
-    """Return how many runs of ``bytes_each`` to start at once: ``jobs``, memory allowing.
-
-    At least one; at most ``jobs`` and the available memory (``MemAvailable``) divided by
-    ``bytes_each``, so that every run at its limit at once still fits.
-
-    Example:
-        >>> parallel_runs(4, 1 << 62)
-        1
-    """
-    return max(1, min(jobs, available_memory() // bytes_each))
-
-
-def available_memory() -> int:
-    """Return the memory available to new processes, in bytes (``MemAvailable``).
-
-    Example:
-        >>> available_memory() > 0
-        True
-    """
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
-        pass
-    pages = os.sysconf("SC_AVPHYS_PAGES") if hasattr(os, "sysconf") else 0  # pragma: no cover
-    return max(pages * resource.getpagesize(), 1)  # pragma: no cover
 
 
 def _compile_limits(timeout_s: float, memory_bytes: int) -> SandboxLimits:

@@ -7,12 +7,8 @@ import hashlib
 import pytest
 
 from coursekit.data.corpus import SPLITS, Sample, load_splits, seed_dir
-from coursekit.evaluate.rust import (
-    RustNotFoundError,
-    RustTestResult,
-    compile_and_test_many,
-    find_rustc,
-)
+from coursekit.evaluate.parallel import compile_and_test_many
+from coursekit.evaluate.rust import RustNotFoundError, RustTestResult, find_rustc
 
 SPLIT_SAMPLES = load_splits(seed_dir())
 ALL = [sample for split in SPLITS for sample in SPLIT_SAMPLES[split]]

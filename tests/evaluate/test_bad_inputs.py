@@ -13,7 +13,8 @@ import pytest
 
 from coursekit.errors import CoursekitError
 from coursekit.evaluate import selftest
-from coursekit.evaluate.rust import RustNotFoundError, compile_and_test, compile_and_test_many
+from coursekit.evaluate.parallel import compile_and_test_many
+from coursekit.evaluate.rust import RustNotFoundError, compile_and_test
 from coursekit.evaluate.sandbox import SandboxInputError, SandboxLimits, run_sandboxed
 
 OK = "#[test]\nfn t() {}\n"

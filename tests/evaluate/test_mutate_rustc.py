@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from coursekit.evaluate.mutate import SWITCH, apply, mutants, schema
-from coursekit.evaluate.rust import RustNotFoundError, compile_and_test, find_rustc
+from coursekit.evaluate.mutate import ENV_VAR, SWITCH, apply, mutants, schema
+from coursekit.evaluate.rust import RustNotFoundError, compile_and_run, compile_and_test, find_rustc
 
 FUNCTION = """pub fn clamp_sign(n: i32, limit: i32) -> i32 {
     if n > limit {
@@ -73,3 +73,30 @@ def test_schema_equals_separate_mutants_and_weak_tests_catch_less(rustc):
         caught["weak"] += _outcome(apply(FUNCTION, mutant) + WEAK_TESTS) == (True, False)
     assert caught["strong"] >= len(found) - 2 and caught["weak"] == 0
     assert _outcome(schema_text + _fixed(0) + TESTS) == (True, True)  # no mutant: original
+
+
+@pytest.mark.slow
+def test_one_schema_compile_serves_every_mutant_through_the_environment(rustc):
+    """The real mechanism: compile the schema once, select each mutant with COURSEKIT_MUTANT."""
+    found = mutants(FUNCTION)
+    envs = [{}] + [{ENV_VAR: str(m.id)} for m in found]
+    runs = compile_and_run(schema(FUNCTION, found) + TESTS, envs=envs, timeout_s=10)
+    assert (runs[0].compiled, runs[0].passed) == (True, True)  # unset: the original
+    separate = [_outcome(apply(FUNCTION, m) + TESTS) for m in found]
+    assert [(r.compiled, r.passed) for r in runs[1:]] == separate
+
+
+def test_repeated_runs_of_one_binary_tell_flaky_from_stable(rustc, tmp_path):
+    """A test that fails every other run (a counter file in its own directory) is flaky."""
+    flaky = """
+#[test]
+fn alternates() {
+    let n: u32 = std::fs::read_to_string("n").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    std::fs::write("n", (n + 1).to_string()).unwrap();
+    assert!(n % 2 == 0);
+}
+"""
+    runs = compile_and_run(flaky, envs=[{}, {}, {}], timeout_s=10)
+    assert [r.passed for r in runs] == [True, False, True]
+    stable = compile_and_run(FUNCTION + TESTS, envs=[{}, {}, {}], timeout_s=10)
+    assert all(r.passed for r in stable)

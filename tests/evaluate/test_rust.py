@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.evaluate import rust
+from coursekit.evaluate import parallel, rust
+from coursekit.evaluate.parallel import compile_and_test_many
 from coursekit.evaluate.rust import (
     RustNotFoundError,
     RustTestResult,
     compile_and_test,
-    compile_and_test_many,
     find_rustc,
 )
 
@@ -248,23 +248,25 @@ fn rust_cap() -> u64 { CAP }
 
 
 def test_parallelism_is_bounded_by_memory(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rust, "available_memory", lambda: 5 << 30)
-    assert rust.parallel_runs(8, 2 << 30) == 2
-    assert rust.parallel_runs(1, 1 << 30) == 1
-    assert rust.parallel_runs(8, 8 << 30) == 1  # always at least one
+    monkeypatch.setattr(parallel, "available_memory", lambda: 5 << 30)
+    assert parallel.parallel_runs(8, 2 << 30) == 2
+    assert parallel.parallel_runs(1, 1 << 30) == 1
+    assert parallel.parallel_runs(8, 8 << 30) == 1  # always at least one
     seen: list[int] = []
 
-    class Spy(rust.ThreadPoolExecutor):
+    class Spy(parallel.ThreadPoolExecutor):
         def __init__(self, max_workers: int) -> None:
             seen.append(max_workers)
             super().__init__(max_workers=max_workers)
 
-    monkeypatch.setattr(rust, "ThreadPoolExecutor", Spy)
-    monkeypatch.setattr(rust, "find_rustc", lambda: Path("/nonexistent/rustc"))
-    monkeypatch.setattr(rust, "compile_and_test", lambda source, **options: source)
+    monkeypatch.setattr(parallel, "ThreadPoolExecutor", Spy)
+    monkeypatch.setattr(parallel, "find_rustc", lambda: Path("/nonexistent/rustc"))
+    monkeypatch.setattr(parallel, "compile_and_test", lambda source, **options: source)
     assert compile_and_test_many(["a", "b", "c"], jobs=8) == ["a", "b", "c"]
     assert seen == [2]  # 5 GiB available / 2 GiB per compile, not 8 jobs
 
 
 def test_available_memory_is_read() -> None:
-    assert 0 < rust.available_memory() <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert (
+        0 < parallel.available_memory() <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    )
