@@ -18,11 +18,14 @@ from typing import Any
 
 import torch
 
+from coursekit.errors import CoursekitError
 from coursekit.io import atomic_open, write_json
+from coursekit.train.folder import check_before_loading
 from coursekit.train.loss import TargetLoss
 from coursekit.train.lr_finder import (
     SUGGESTERS,
     LRFinderResult,
+    check_arguments,
     lr_range_test,
     plot_lr_finder,
     suggest,
@@ -74,14 +77,29 @@ def lr_find(
     Returns:
         The sweep and ``{suggester name: learning rate}`` for every suggester.
 
+    Raises:
+        ValueError: ``num_steps``, ``start_lr`` or ``end_lr`` out of range (checked before
+            anything is loaded).
+        CoursekitError: ``output`` is a file; the model or data cannot be loaded (a folder
+            this call created is removed again).
+
     Example:
         >>> _, suggestions = lr_find(RunSpec(model="tiny"), "runs/lr")  # doctest: +SKIP
         >>> suggestions["valley"]  # doctest: +SKIP
         0.0012
     """
+    check_arguments(start_lr, end_lr, num_steps)
     out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise CoursekitError(f"--output {out} is a file, not a folder; choose a folder")
+    check_before_loading(spec)
     model, optimizer, batches, loss_fn = sweep_batches(spec, num_steps)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CoursekitError(
+            f"cannot create --output {out} ({error.strerror or error}); choose a writable folder"
+        ) from None
     result = lr_range_test(
         model, optimizer, batches, loss_fn, start_lr=start_lr, end_lr=end_lr,
         num_steps=num_steps,

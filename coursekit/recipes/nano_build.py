@@ -80,6 +80,7 @@ def _pretrain_stage(work: Path, config: NanoConfig, data: dict[str, Any], resume
             tokenizer.save_pretrained(staging)
     spec = RunSpec(model=str(init), data=str(work / "pretrain.rs"), method="full",
                    train=config.train_config())  # fmt: skip
+    resume = resume and (work / "pretrain" / "config.yaml").is_file()  # else: not started yet
     out = prepare_output(work / "pretrain", spec, resume=resume)
     model = Qwen2ForCausalLM.from_pretrained(init, dtype=torch.float32)
     model.requires_grad_(True)

@@ -15,6 +15,7 @@ from coursekit.train.callbacks import (
 )
 from coursekit.train.checkpoint import Checkpointer, CheckpointWarning, ConfigMismatchError
 from coursekit.train.config import TrainConfig
+from coursekit.train.failures import NonFiniteError, RunFailedError, TrainingInterrupted
 from coursekit.train.loop import Trainer, make_accelerator
 from coursekit.train.loss import TargetLoss
 from coursekit.train.lr_finder import (
@@ -24,7 +25,12 @@ from coursekit.train.lr_finder import (
     plot_lr_finder,
     suggest,
 )
-from coursekit.train.run import load_for_training, prepare_output, train_run
+from coursekit.train.run import (
+    EmptyValidationWarning,
+    load_for_training,
+    prepare_output,
+    train_run,
+)
 from coursekit.train.schedule import build_scheduler, lr_factor
 from coursekit.train.spec import RunSpec, load_spec
 
@@ -38,13 +44,17 @@ __all__ = [
     "Checkpointer",
     "ConfigMismatchError",
     "Dashboard",
+    "EmptyValidationWarning",
     "LRFinderResult",
     "MetricsLogger",
+    "NonFiniteError",
     "ProgressBar",
+    "RunFailedError",
     "RunSpec",
     "TargetLoss",
     "TrainConfig",
     "Trainer",
+    "TrainingInterrupted",
     "build_scheduler",
     "dashboard_figure",
     "load_for_training",

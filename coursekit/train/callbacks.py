@@ -27,10 +27,13 @@ METRIC_KEYS: tuple[str, ...] = (
     "tokens_per_s",
     "elapsed_s",
     "memory_bytes",
+    "skipped_steps",
 )
 """Keys a metrics row may hold: step, mean train loss per target token of the step, mean
 validation loss per target token, learning rate, gradient L2 norm before clipping, target
-tokens per second of the step, seconds since the run started, peak memory in bytes."""
+tokens per second of the step, seconds since the run started, peak memory in bytes, and (with
+``on_nonfinite="skip"``) how many steps were skipped so far for a non-finite loss or gradient
+(a skipped step's row has no loss and no grad_norm)."""
 
 
 @runtime_checkable

@@ -12,8 +12,10 @@
 
 A checkpoint is written into a hidden temporary sibling, fsynced, then renamed to ``step-N``
 and the parent fsynced: a crash (even SIGKILL) leaves the previous checkpoints as they were.
-On resume, a ``step-N`` whose manifest is missing or whose files do not match it is skipped
-with a ``CheckpointWarning`` and the previous good one is used.
+On resume, a ``step-N`` whose manifest is missing or whose files do not match it, or which
+does not fit the run (another ``TrainConfig``, other trainable parameter names or shapes,
+other optimizer groups: ``incompatibility``), is skipped with a ``CheckpointWarning`` and the
+previous good one is used; when checkpoints exist and none fits, resume is refused.
 
 Guide: docs/training.md (enhancement J, checkpoint resume).
 """
@@ -38,6 +40,7 @@ from safetensors.torch import load_file, save_file
 from coursekit.errors import CoursekitError, CoursekitWarning
 from coursekit.io import atomic_directory, write_json
 from coursekit.train.config import TrainConfig
+from coursekit.train.failures import RunFailedError
 
 STEP_DIR = re.compile(r"^step-(\d+)$")
 MANIFEST = "manifest.json"
@@ -49,17 +52,6 @@ class CheckpointWarning(CoursekitWarning):
 
 class ConfigMismatchError(CoursekitError, ValueError):
     """A run is resumed with a configuration that differs from the one it was started with."""
-
-
-def check_same_config(saved: TrainConfig, current: TrainConfig, where: str) -> None:
-    """Raise ``ConfigMismatchError`` listing each field where ``current`` differs from ``saved``."""
-    differing = saved.differences(current)
-    if differing:
-        listed = ", ".join(f"{k}: {old!r} → {new!r}" for k, (old, new) in differing.items())
-        raise ConfigMismatchError(
-            f"{where} was trained with a different configuration ({listed}); resume with the "
-            "original settings or start a new run directory"
-        )
 
 
 def _sha256(path: Path) -> str:
@@ -122,6 +114,8 @@ def trainer_state(trainer: Any) -> dict[str, Any]:
         "target_tokens": trainer.target_tokens,
         "train_seconds": trainer.train_seconds,
         "elapsed_s": trainer.elapsed(),
+        "skipped_steps": trainer.skipped_steps,
+        "val_loss": trainer.last_val_loss,
         "sampler": trainer.sampler.state_dict(),
         "rng": rng_states(),
         "config": trainer.config.to_dict(),
@@ -154,19 +148,76 @@ def read_checkpoint(directory: Path) -> dict[str, Any]:
     }
 
 
+def incompatibility(trainer: Any, checkpoint: dict[str, Any]) -> str | None:
+    """Return why ``checkpoint`` cannot continue ``trainer``'s run, or None when it can.
+
+    Checked before anything is loaded: the ``TrainConfig`` of its ``state.json``, the names
+    and shapes of ``trainable.safetensors`` against the model's trainable parameters, and
+    the optimizer's parameter groups (names and sizes).
+    """
+    try:
+        saved = TrainConfig.from_dict(checkpoint["state"]["config"])
+    except (KeyError, TypeError, ValueError) as error:
+        return f"its state.json holds no valid configuration ({error})"
+    differing = saved.differences(trainer.config)
+    if differing:
+        listed = ", ".join(f"{k}: {old!r} → {new!r}" for k, (old, new) in differing.items())
+        return f"it was trained with a different configuration ({listed})"
+    wanted = {n: tuple(p.shape) for n, p in trainer.model.named_parameters() if p.requires_grad}
+    found = {n: tuple(t.shape) for n, t in checkpoint["trainable"].items()}
+    if found != wanted:
+        return (
+            f"its trainable parameters differ from the model's ({_first_difference(found, wanted)})"
+        )
+    groups = [(g.get("name"), len(g["params"])) for g in checkpoint["optimizer"]["param_groups"]]
+    mine = [(g.get("name"), len(g["params"])) for g in trainer.optimizer.param_groups]
+    if groups != mine:
+        return f"its optimizer groups (name, size) {groups} differ from this run's {mine}"
+    return None
+
+
+def _first_difference(found: dict[str, tuple[int, ...]], wanted: dict[str, tuple[int, ...]]) -> str:
+    """Describe the first of the missing, unknown and reshaped parameters, with a count."""
+    missing, unknown = sorted(wanted.keys() - found), sorted(found.keys() - wanted)
+    shapes = sorted(n for n in found.keys() & wanted.keys() if found[n] != wanted[n])
+    if shapes:
+        name = shapes[0]
+        first = f"{name} is {list(found[name])}, the model's {list(wanted[name])}"
+    elif missing:
+        first = f"{missing[0]} is missing"
+    else:
+        first = f"{unknown[0]} is not in the model"
+    return f"{first}; {len(shapes)} reshaped, {len(missing)} missing, {len(unknown)} unknown"
+
+
 def restore(trainer: Any, checkpoint: dict[str, Any]) -> None:
-    """Load a ``read_checkpoint`` result into ``trainer`` (weights, optimizer, data, RNG)."""
+    """Load a ``read_checkpoint`` result into ``trainer`` (weights, optimizer, data, RNG).
+
+    Everything is checked before anything is changed: a checkpoint that does not fit
+    (``incompatibility``) or whose data order differs leaves ``trainer`` as it was.
+
+    Raises:
+        ConfigMismatchError: the checkpoint belongs to another configuration or model.
+        ValueError: the data order differs (other training data, seed or curriculum).
+    """
+    problem = incompatibility(trainer, checkpoint)
+    if problem is not None:
+        raise ConfigMismatchError(
+            f"the checkpoint does not fit this run: {problem}; resume with the original "
+            "settings or start a new run directory"
+        )
     state = checkpoint["state"]
-    check_same_config(TrainConfig.from_dict(state["config"]), trainer.config, "the checkpoint")
+    trainer.sampler.load_state_dict(state["sampler"])  # checks the data order first
     parameters = dict(trainer.model.named_parameters())
     with torch.no_grad():
         for name, tensor in checkpoint["trainable"].items():
             parameters[name].copy_(tensor)
     trainer.optimizer.load_state_dict(checkpoint["optimizer"])
     trainer.scheduler.load_state_dict(checkpoint["scheduler"])
-    trainer.sampler.load_state_dict(state["sampler"])
     trainer.step, trainer.target_tokens = state["step"], state["target_tokens"]
     trainer.train_seconds = state["train_seconds"]
+    trainer.skipped_steps = state.get("skipped_steps", 0)
+    trainer.last_val_loss = state.get("val_loss")
     trainer.elapsed_before, trainer.started = state["elapsed_s"], time.perf_counter()
     set_rng_states(state["rng"])
 
@@ -203,7 +254,7 @@ class Checkpointer:
         """Write ``step-N`` atomically, then delete all but the newest ``keep_last``.
 
         Raises:
-            CoursekitError: the write failed (e.g. a full disk); older checkpoints are intact.
+            RunFailedError: the write failed (e.g. a full disk); older checkpoints are intact.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.directory / f"step-{trainer.step}"
@@ -212,25 +263,54 @@ class Checkpointer:
                 write_checkpoint(staging, trainer)
         except OSError as error:
             previous = next((p.name for p in self.steps() if p != target), "none")
-            raise CoursekitError(
+            raise RunFailedError(
                 f"could not write checkpoint {target} ({error}); the previous checkpoint "
                 f"({previous}) is intact: free disk space, then rerun with --resume"
             ) from error
-        for old in self.steps()[self.keep_last :]:
-            shutil.rmtree(old)
         for stale in self.directory.glob(".step-*.tmp*"):
             shutil.rmtree(stale, ignore_errors=True)
+        for old in self.steps()[self.keep_last :]:
+            # renamed aside first: an interrupted delete never leaves a half-empty step-N
+            aside = old.with_name(f".{old.name}.old.tmp")
+            os.replace(old, aside)
+            shutil.rmtree(aside, ignore_errors=True)
         return target
 
-    def latest(self) -> tuple[Path, dict[str, Any]] | None:
-        """Return the newest complete checkpoint and its contents, warning about bad ones."""
+    def latest(self, trainer: Any = None) -> tuple[Path, dict[str, Any]] | None:
+        """Return the newest complete checkpoint (that fits ``trainer``) and its contents.
+
+        Unreadable checkpoints, and with ``trainer`` those that do not fit its run
+        (``incompatibility``), are skipped with a ``CheckpointWarning`` each once an older
+        one is found. None when there is no checkpoint or every one is unreadable.
+
+        Raises:
+            ConfigMismatchError: checkpoints exist but none fits ``trainer``'s run.
+        """
+        skipped: list[str] = []
+        misfits: list[str] = []
         for directory in self.steps():
             try:
-                return directory, read_checkpoint(directory)
+                checkpoint = read_checkpoint(directory)
             except (CoursekitError, OSError, RuntimeError, ValueError) as error:
-                warnings.warn(
-                    f"{error}; falling back to an older checkpoint",
-                    CheckpointWarning,
-                    stacklevel=2,
-                )
+                skipped.append(str(error))
+                continue
+            problem = None if trainer is None else incompatibility(trainer, checkpoint)
+            if problem is None:
+                self._warn(skipped)
+                return directory, checkpoint
+            skipped.append(f"{directory} does not fit this run: {problem}")
+            misfits.append(f"{directory.name}: {problem}")
+        if misfits:
+            raise ConfigMismatchError(
+                f"no checkpoint in {self.directory} fits this run ({misfits[0]}); resume with "
+                "the settings the run was started with, or choose a new --output"
+            )
+        self._warn(skipped)
         return None
+
+    @staticmethod
+    def _warn(skipped: list[str]) -> None:
+        for reason in skipped:
+            warnings.warn(
+                f"{reason}; falling back to an older checkpoint", CheckpointWarning, stacklevel=3
+            )

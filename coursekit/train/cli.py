@@ -3,6 +3,11 @@
 The recipes are :func:`coursekit.recipes.finetune.finetune` and
 :func:`coursekit.recipes.lr_find.lr_find`; this module turns flags into their ``RunSpec``.
 
+Exit statuses: 0 done (or already finished), 1 the run started and failed (a non-finite
+loss or gradient, a full disk; the newest checkpoint is intact and named), 2 bad input
+(refused before anything changed), 130 interrupted by SIGINT/SIGTERM (resume with
+``--resume``); see :mod:`coursekit.train.failures`.
+
 Settings come, in rising priority, from the defaults, ``--config FILE.yaml`` (the layout of a
 run's ``config.yaml``; with ``--resume`` and no ``--config``, the run's own) and the flags.
 Everything is validated before the model or data is loaded.
@@ -16,12 +21,24 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from coursekit.adapters import VARIANTS, run_methods
-from coursekit.train.config import CURRICULA
+from coursekit.errors import CoursekitWarning
+from coursekit.train.callbacks import BaseCallback
+from coursekit.train.config import CURRICULA, ON_NONFINITE
+from coursekit.train.failures import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    RunFailedError,
+    TrainingInterrupted,
+)
 from coursekit.train.spec import RunSpec, load_spec
 
 # flag destination → (section of the run config, key); None section = top level
@@ -45,6 +62,7 @@ _FLAG_KEYS: dict[str, tuple[str | None, str]] = {
     "eval_every": ("train", "eval_every"),
     "warmup_steps": ("train", "warmup_steps"),
     "schedule": ("train", "schedule"),
+    "on_nonfinite": ("train", "on_nonfinite"),
 }
 
 
@@ -95,28 +113,99 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
     return RunSpec.from_dict(data)
 
 
+class _LazyBar(BaseCallback):
+    """A progress bar drawn from the first report on, so a refused start draws none."""
+
+    def __init__(self, total_steps: int) -> None:
+        self.total_steps, self.bar = total_steps, None
+
+    def _bar(self) -> Any:
+        if self.bar is None:
+            from coursekit.display.progress import ProgressBar
+
+            self.bar = ProgressBar(total_steps=self.total_steps)
+        return self.bar
+
+    def on_step(self, row: dict[str, float]) -> None:
+        """Advance the bar."""
+        self._bar().on_step(row)
+
+    def on_eval(self, row: dict[str, float]) -> None:
+        """Show the validation loss."""
+        self._bar().on_eval(row)
+
+    def on_end(self, summary: dict[str, Any]) -> None:
+        """Close the bar."""
+        self.close()
+
+    def close(self) -> None:
+        """End the bar's line (also when the run stops early)."""
+        if self.bar is not None:
+            self.bar.on_end({})
+
+
+@contextlib.contextmanager
+def _one_line_warnings(command: str) -> Iterator[None]:
+    """Print coursekit's warnings as ``coursekit CMD: warning: ...``, one line each."""
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, CoursekitWarning):
+            print(f"coursekit {command}: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 def _train(args: argparse.Namespace) -> int:
-    from coursekit.display.progress import ProgressBar
     from coursekit.recipes.finetune import finetune
 
     spec = spec_from_args(args)
     main_process = os.environ.get("RANK", "0") == "0"  # under `accelerate launch`, rank 0
-    bar = spec.train.max_steps and not args.resume and main_process
-    callbacks = [ProgressBar(total_steps=spec.train.max_steps)] if bar else []
-    summary = finetune(spec, args.output, resume=args.resume, callbacks=callbacks)
+    bar = spec.train.max_steps and not args.resume and main_process and sys.stderr.isatty()
+    callbacks = [_LazyBar(spec.train.max_steps)] if bar else []
+    try:
+        with _one_line_warnings("train"):
+            summary = finetune(spec, args.output, resume=args.resume, callbacks=callbacks)
+    except TrainingInterrupted as stop:
+        return _stopped(callbacks, f"coursekit train: {stop}", EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        line = f"coursekit train: interrupted before training started; {args.output} is as it was"
+        return _stopped(callbacks, line, EXIT_INTERRUPTED)
+    except RunFailedError as error:
+        return _stopped(callbacks, f"coursekit train: error: {error}", EXIT_FAILED)
+    if summary.get("already_finished") and main_process:
+        print(f"{args.output} already finished at step {summary['steps']}: nothing to do")
     for key in ("steps", "val_loss", "tokens_per_s", "peak_memory_bytes", "output"):
         if main_process:
             print(f"{key:>18}: {summary[key]}")
     return 0
 
 
+def _stopped(callbacks: list[Any], line: str, status: int) -> int:
+    for callback in callbacks:
+        callback.close()
+    print(line, file=sys.stderr)
+    return status
+
+
 def _lr_find(args: argparse.Namespace) -> int:
     from coursekit.recipes.lr_find import lr_find
 
     spec = spec_from_args(args)
-    _, suggestions = lr_find(
-        spec, args.output, num_steps=args.num_steps, start_lr=args.start_lr, end_lr=args.end_lr
-    )
+    try:
+        with _one_line_warnings("lr-find"):
+            _, suggestions = lr_find(
+                spec, args.output, num_steps=args.num_steps, start_lr=args.start_lr,
+                end_lr=args.end_lr,
+            )  # fmt: skip
+    except KeyboardInterrupt:
+        print("coursekit lr-find: interrupted; lr_find.json and lr_find.png are as they were",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_INTERRUPTED
     for name, lr in suggestions.items():
         print(f"{name:>9}: {lr:.3e}")
     return 0
@@ -130,6 +219,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--eval-every", type=int, help="validate every N steps (0 = at the end)")
     train.add_argument("--warmup-steps", type=int)
     train.add_argument("--schedule", choices=["constant", "linear", "cosine"])
+    train.add_argument(
+        "--on-nonfinite",
+        choices=ON_NONFINITE,
+        help="a NaN/inf loss or gradient: stop the run (default) or skip the step",
+    )
     train.add_argument("--resume", action="store_true", help="continue the run in --output")
     train.set_defaults(handler=_train)
     lr_find = subparsers.add_parser("lr-find", help="LR range test: suggest a learning rate")

@@ -20,11 +20,13 @@ Schedule = Literal["constant", "linear", "cosine"]
 Curriculum = Literal["none", "linear", "root", "step"]
 Precision = Literal["fp32", "bf16", "fp16"]
 Optimizer = Literal["adamw", "adamw-8bit", "sgd"]
+OnNonFinite = Literal["stop", "skip"]
 
 SCHEDULES: tuple[str, ...] = ("constant", "linear", "cosine")
 CURRICULA: tuple[str, ...] = ("none", "linear", "root", "step")
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 OPTIMIZERS: tuple[str, ...] = ("adamw", "adamw-8bit", "sgd")
+ON_NONFINITE: tuple[str, ...] = ("stop", "skip")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +71,10 @@ class TrainConfig:
     """Optimizer: AdamW with fp32 states, AdamW with 8-bit states, or plain SGD (no states)."""
     gradient_checkpointing: bool = False
     """Recompute each layer's activations in the backward pass instead of storing them."""
+    on_nonfinite: OnNonFinite = "stop"
+    """A step whose loss or gradient norm is NaN or infinite: ``stop`` the run with an error
+    naming the step (the last checkpoint stays as it was), or ``skip`` it (no update; the
+    metrics rows count the skipped steps in ``skipped_steps``)."""
 
     def __post_init__(self) -> None:
         """Validate; raise ``ValueError`` naming the field, the value, the rule and the fix."""
@@ -101,6 +107,11 @@ class TrainConfig:
             ("curriculum", self.curriculum in CURRICULA, f"must be one of {list(CURRICULA)}"),
             ("precision", self.precision in PRECISIONS, f"must be one of {list(PRECISIONS)}"),
             ("optimizer", self.optimizer in OPTIMIZERS, f"must be one of {list(OPTIMIZERS)}"),
+            (
+                "on_nonfinite",
+                self.on_nonfinite in ON_NONFINITE,
+                f"must be one of {list(ON_NONFINITE)}",
+            ),
         ]
 
     @property

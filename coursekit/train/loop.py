@@ -30,6 +30,7 @@ from coursekit.data.batching import collate, pack, target_count
 from coursekit.data.prompts import EncodedExample
 from coursekit.train.callbacks import Callback, CallbackList
 from coursekit.train.config import TrainConfig
+from coursekit.train.failures import NonFiniteError
 from coursekit.train.loss import TargetLoss
 from coursekit.train.optim import build_optimizer, peak_memory_bytes
 from coursekit.train.sampler import CurriculumRows, RowSampler
@@ -139,6 +140,7 @@ class Trainer:
         self.loss, self.optimizer = self.accelerator.prepare(TargetLoss(model), optimizer)
         self.scheduler = build_scheduler(self.optimizer, config, self.total_steps)
         self.step, self.target_tokens, self.train_seconds = 0, 0, 0.0
+        self.skipped_steps, self.last_val_loss = 0, None
         self.started, self.elapsed_before = time.perf_counter(), 0.0
 
     def elapsed(self) -> float:
@@ -154,7 +156,15 @@ class Trainer:
         return rows[start : start + share]
 
     def train_step(self) -> dict[str, float]:
-        """Run one optimizer step (accumulate, clip, step) and return its metrics row."""
+        """Run one optimizer step (accumulate, clip, step) and return its metrics row.
+
+        A non-finite loss or gradient norm applies no update: with ``on_nonfinite="stop"``
+        it raises ``NonFiniteError`` naming the step, with ``"skip"`` the step is counted
+        in ``skipped_steps`` and the row carries no loss or gradient norm.
+
+        Raises:
+            NonFiniteError: the loss or the gradient norm was NaN or infinite ("stop").
+        """
         tick, config, accelerator = time.perf_counter(), self.config, self.accelerator
         rows = self.sampler.take(config.sequences_per_step * accelerator.num_processes)
         n_targets = sum(target_count(row) for row in rows)  # N: the whole step, all processes
@@ -168,24 +178,46 @@ class Trainer:
                 accelerator.backward(micro_sum * accelerator.num_processes / n_targets)
             loss_sum += micro_sum.detach()
         max_norm = config.max_grad_norm or math.inf
-        grad_norm = accelerator.clip_grad_norm_(self.params, max_norm)
+        grad_norm = float(accelerator.clip_grad_norm_(self.params, max_norm))
+        loss = accelerator.reduce(loss_sum, reduction="sum").item() / n_targets
         lr = self.scheduler.get_last_lr()[0]
-        self.optimizer.step()
+        # fp16 loss scaling overflows on purpose; its scaler skips those steps by itself
+        scaled = getattr(accelerator, "scaler", None) is not None
+        finite = math.isfinite(loss) and (scaled or math.isfinite(grad_norm))
+        if finite:
+            self.optimizer.step()
+        else:
+            self._non_finite(loss, grad_norm, lr)
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        loss = accelerator.reduce(loss_sum, reduction="sum").item() / n_targets
         seconds = time.perf_counter() - tick
         self.step, self.target_tokens = self.step + 1, self.target_tokens + n_targets
         self.train_seconds += seconds
-        return {
-            "step": self.step,
-            "loss": loss,
+        row: dict[str, float] = {"step": self.step}
+        if finite:
+            row |= {"loss": loss, "grad_norm": grad_norm}
+        row |= {
             "lr": lr,
-            "grad_norm": float(grad_norm),
             "tokens_per_s": n_targets / seconds,
             "elapsed_s": self.elapsed(),
             "memory_bytes": peak_memory_bytes(accelerator.device),
         }
+        if config.on_nonfinite == "skip":
+            row["skipped_steps"] = self.skipped_steps
+        return row
+
+    def _non_finite(self, loss: float, grad_norm: float, lr: float) -> None:
+        """Skip the step (count it) or raise ``NonFiniteError``, per ``on_nonfinite``."""
+        if self.config.on_nonfinite == "skip":
+            self.skipped_steps += 1
+            return
+        self.optimizer.zero_grad(set_to_none=True)
+        what = "loss" if not math.isfinite(loss) else "gradient norm"
+        raise NonFiniteError(
+            f"step {self.step + 1}: the training {what} is non-finite (loss {loss}, gradient "
+            f"norm {grad_norm}, lr {lr:.3g}); no update was applied. Start a new run with a "
+            "lower --lr, or with --on-nonfinite skip to skip such steps"
+        )
 
     @torch.no_grad()
     def evaluate(self) -> float:
@@ -241,13 +273,14 @@ class Trainer:
         )
 
     def summary(self) -> dict[str, Any]:
-        """Return the run's totals: steps, target tokens, tokens/s, last val loss, memory."""
+        """Return the run's totals: steps, tokens, tokens/s, last val loss, memory, skips."""
         return {
             "steps": self.step,
             "target_tokens": self.target_tokens,
             "train_seconds": self.train_seconds,
             "tokens_per_s": self.target_tokens / max(self.train_seconds, 1e-9),
-            "val_loss": getattr(self, "last_val_loss", None),
+            "val_loss": self.last_val_loss,
             "peak_memory_bytes": peak_memory_bytes(self.accelerator.device),
             "trainable_parameters": sum(p.numel() for p in self.params),
+            "skipped_steps": self.skipped_steps,
         }

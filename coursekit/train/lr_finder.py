@@ -131,7 +131,7 @@ def lr_range_test(
     """
     import torch  # here, not at the top: ``import coursekit.train`` stays fast for the CLI
 
-    _check_arguments(start_lr, end_lr, num_steps, smoothing, diverge_factor)
+    check_arguments(start_lr, end_lr, num_steps, smoothing, diverge_factor)
     snapshot = _snapshot(model, optimizer)
     devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
     try:
@@ -185,17 +185,26 @@ def _sweep(
     )
 
 
-def _check_arguments(
-    start_lr: float, end_lr: float, num_steps: int, smoothing: float, diverge_factor: float
+def check_arguments(
+    start_lr: float,
+    end_lr: float,
+    num_steps: int,
+    smoothing: float = 0.98,
+    diverge_factor: float = 4.0,
 ) -> None:
-    """Raise ``ValueError`` naming the first argument that breaks its rule."""
+    """Raise ``ValueError`` naming the first argument of ``lr_range_test`` that breaks its rule.
+
+    The recipe (``coursekit lr-find``) calls it before loading anything.
+    """
+    finite = math.isfinite
     rules = [
-        ("start_lr", start_lr, start_lr > 0, "must be > 0"),
-        ("end_lr", end_lr, end_lr > start_lr, f"must be > start_lr={start_lr}"),
+        ("start_lr", start_lr, finite(start_lr) and start_lr > 0, "must be > 0 and finite"),
+        ("end_lr", end_lr, finite(end_lr) and end_lr > start_lr,
+         f"must be finite and > start_lr={start_lr}"),
         ("num_steps", num_steps, num_steps >= 2, "must be >= 2"),
         ("smoothing", smoothing, 0 <= smoothing < 1, "must be in [0, 1)"),
         ("diverge_factor", diverge_factor, diverge_factor > 1, "must be > 1"),
-    ]
+    ]  # fmt: skip
     for name, value, ok, rule in rules:
         if not ok:
             raise ValueError(f"lr_range_test {name} {rule} (got {value!r})")

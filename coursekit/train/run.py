@@ -3,19 +3,22 @@
 ``runs/<name>/{config.yaml, metrics.jsonl, summary.json, checkpoints/step-N/, adapter/}``
 (``model/`` instead of ``adapter/`` for a full fine-tune).
 
-The components of a run: ``prepare_output`` checks the folder and writes ``config.yaml``
-before any loading, ``load_for_training`` loads and encodes (cached), ``train_run`` trains a
-model on examples already in memory and writes the rest. The recipes compose them:
-``coursekit.recipes.finetune`` (``coursekit train``), the Phase 1 baseline and the nano
-model's pretraining.
+The components of a run: ``prepare_output`` (:mod:`coursekit.train.folder`) checks the
+folder and writes ``config.yaml`` before any loading, ``load_for_training`` loads and encodes
+(cached), ``train_run`` trains a model on examples already in memory and writes the rest;
+how a run stops early (errors, signals, exit statuses) is :mod:`coursekit.train.failures`.
+The recipes compose them: ``coursekit.recipes.finetune`` (``coursekit train``), the Phase 1
+baseline and the nano model's pretraining.
 
 Guide: docs/training.md. Used in notebooks/phase1_baseline.ipynb.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,67 +27,39 @@ from typing import Any
 import numpy as np
 import torch
 
-from coursekit import codec
 from coursekit.data.prompts import EncodedExample
-from coursekit.errors import CoursekitError
-from coursekit.io import atomic_directory, atomic_open, write_json
+from coursekit.errors import CoursekitError, CoursekitWarning
+from coursekit.io import atomic_directory, write_json
 from coursekit.train.callbacks import Callback, MetricsLogger
-from coursekit.train.checkpoint import Checkpointer, ConfigMismatchError, restore
+from coursekit.train.checkpoint import Checkpointer, restore
 from coursekit.train.config import TrainConfig
+from coursekit.train.failures import (
+    NonFiniteError,
+    RunFailedError,
+    SignalGuard,
+    TrainingInterrupted,
+    checkpoint_note,
+    interruptible,
+    newest_checkpoint,
+    resume_hint,
+)
+from coursekit.train.folder import finished_run, prepare_output, prepare_output_once
 from coursekit.train.loop import Trainer
-from coursekit.train.spec import RunSpec, load_spec
+from coursekit.train.spec import RunSpec
+
+__all__ = [
+    "EmptyValidationWarning",
+    "Loaded",
+    "load_for_training",
+    "prepare_output",
+    "prepare_output_once",
+    "seed_everything",
+    "train_run",
+]
 
 
-def prepare_output(output: str | os.PathLike[str], spec: RunSpec, *, resume: bool) -> Path:
-    """Create (or check, on resume) the run folder and write ``config.yaml``; load nothing.
-
-    Raises:
-        CoursekitError: the folder is not writable, or holds a run and ``resume`` is False.
-        ConfigMismatchError: ``resume`` with settings that differ from the saved ones.
-    """
-    out = Path(output)
-    saved = out / "config.yaml"
-    if saved.exists() and not resume:
-        raise CoursekitError(f"{out} already holds a run; pass --resume or choose a new --output")
-    if saved.exists():
-        differing = load_spec(saved).differences(spec)
-        if differing:
-            listed = ", ".join(f"{k}: {a!r} → {b!r}" for k, (a, b) in sorted(differing.items()))
-            raise ConfigMismatchError(
-                f"{saved} differs from this run's settings ({listed}); resume with the "
-                "original settings or choose a new --output"
-            )
-    try:
-        (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-        with atomic_open(saved) as handle:
-            handle.write(codec.to_yaml(spec))
-    except OSError as error:
-        raise CoursekitError(
-            f"cannot write the run folder {out} ({error.strerror or error}); choose a writable "
-            "--output"
-        ) from error
-    return out
-
-
-def prepare_output_once(output: str | os.PathLike[str], spec: RunSpec, *, resume: bool) -> Path:
-    """``prepare_output`` for every process of a launch: all check, the main one writes.
-
-    Each process checks the folder read-only first (so a bad ``--output`` fails everywhere
-    alike), then only the main process writes ``config.yaml``.
-    """
-    from accelerate import PartialState
-
-    state = PartialState(cpu=not torch.cuda.is_available())
-    saved = Path(output) / "config.yaml"
-    if saved.exists() and not resume:
-        raise CoursekitError(
-            f"{output} already holds a run; pass --resume or choose a new --output"
-        )
-    state.wait_for_everyone()
-    if state.is_main_process:
-        prepare_output(output, spec, resume=resume)
-    state.wait_for_everyone()
-    return Path(output)
+class EmptyValidationWarning(CoursekitWarning):
+    """The validation split has no example to evaluate: the run reports no ``val_loss``."""
 
 
 def seed_everything(seed: int) -> None:
@@ -134,11 +109,20 @@ def train_run(
         config: the loop's settings.
         output: the run folder.
         pad_id: padding token id.
-        resume: continue from the newest complete checkpoint (from scratch if there is none).
+        resume: continue from the newest complete checkpoint that fits this run (from
+            scratch if there is none); a run that already finished is left as it is and its
+            saved summary returned with ``already_finished: True``.
         callbacks: more callbacks besides the metrics logger (a dashboard, a progress bar).
         difficulties: one score per training example, for a curriculum.
         accelerator: an ``accelerate.Accelerator`` (``make_accelerator(config)`` when None).
         tokenizer: saved beside a full model in ``model/`` (adapters never carry one).
+
+    Raises:
+        ConfigMismatchError: ``resume`` and checkpoints exist, but none fits this run.
+        TrainingInterrupted: SIGINT or SIGTERM (after the checkpoint being written is whole).
+        NonFiniteError: a non-finite loss or gradient with ``on_nonfinite="stop"``.
+        RunFailedError: a checkpoint, metrics row or the result could not be written; the
+            message names the newest checkpoint, which is intact.
     """
     out = Path(output)
     logger = MetricsLogger(out / "metrics.jsonl")
@@ -150,19 +134,98 @@ def train_run(
     checkpointer = Checkpointer(
         out / "checkpoints", every=config.save_every, keep_last=config.keep_last
     )
-    start = checkpointer.latest() if resume else None
+    start = checkpointer.latest(trainer) if resume else None
     if start is not None:
         restore(trainer, start[1])
+    if resume and trainer.step >= trainer.total_steps:
+        done = finished_run(out, config)
+        if done is not None:  # nothing to do: every file stays as it is
+            return {**done, "already_finished": True}
     if trainer.accelerator.is_main_process:
         logger.truncate_after(trainer.step - 1 if trainer.step == 0 else trainer.step)
     trainer.accelerator.wait_for_everyone()
-    summary = trainer.fit(checkpoint=checkpointer)
-    summary["resumed_from"] = start[0].name if start else None
-    if trainer.accelerator.is_main_process:
-        summary["output"] = str(_save_final(model, out, tokenizer))
-        write_json(out / "summary.json", summary)
+    with interruptible() as guard:
+        summary = _fit(trainer, checkpointer, guard, out)
+        summary["resumed_from"] = start[0].name if start else None
+        if trainer.accelerator.is_main_process:
+            _finish(model, out, tokenizer, summary, trainer, checkpointer, guard)
     trainer.accelerator.wait_for_everyone()
     return summary
+
+
+def _fit(trainer: Trainer, checkpointer: Checkpointer, guard: SignalGuard, out: Path) -> dict:
+    """``trainer.fit``, with checkpoints written whole and one-line errors that say what is kept.
+
+    Raises:
+        TrainingInterrupted: SIGINT/SIGTERM (or a ``KeyboardInterrupt``) during training.
+        NonFiniteError: a non-finite loss or gradient with ``on_nonfinite="stop"``.
+        RunFailedError: a checkpoint or a metrics row could not be written.
+    """
+
+    def checkpoint(t: Trainer) -> None:
+        with guard.critical():  # a signal waits until the checkpoint is whole
+            checkpointer(t)
+
+    try:
+        return trainer.fit(checkpoint=checkpoint)
+    except KeyboardInterrupt as stop:
+        cause = guard.received or "KeyboardInterrupt"
+        raise TrainingInterrupted(
+            f"interrupted by {cause} after step {trainer.step} of {trainer.total_steps}; "
+            f"{checkpoint_note(out)}; continue with: {resume_hint(out)}"
+        ) from stop
+    except NonFiniteError as error:
+        raise NonFiniteError(f"{error}; {checkpoint_note(out)}") from None
+    except OSError as error:
+        raise RunFailedError(
+            f"could not write to {out} after step {trainer.step} ({error.strerror or error}); "
+            f"{checkpoint_note(out)}: free disk space, then {resume_hint(out)}"
+        ) from None
+
+
+def _finish(
+    model: torch.nn.Module,
+    out: Path,
+    tokenizer: Any,
+    summary: dict[str, Any],
+    trainer: Trainer,
+    checkpointer: Checkpointer,
+    guard: SignalGuard,
+) -> None:
+    """Write ``adapter/`` (or ``model/``) and ``summary.json``; on failure keep the steps.
+
+    A signal during these writes waits for them and is then dropped: the run is complete.
+
+    Raises:
+        RunFailedError: a write failed (e.g. a full disk); the trained steps are kept in a
+            checkpoint of the last step when one can be written, and the message names it.
+    """
+    try:
+        with guard.critical(deliver=False):
+            summary["output"] = str(_save_final(model, out, tokenizer))
+            write_json(out / "summary.json", summary)
+    except OSError as error:
+        raise RunFailedError(_final_save_failed(error, trainer, checkpointer, out)) from None
+
+
+def _final_save_failed(
+    error: OSError, trainer: Trainer, checkpointer: Checkpointer, out: Path
+) -> str:
+    """Try to keep every trained step in a checkpoint; return the one-line report."""
+    steps = checkpointer.steps()
+    if not steps or steps[0].name != f"step-{trainer.step}":
+        # the disk may still be full: then report the newest checkpoint there is
+        with contextlib.suppress(CoursekitError):
+            checkpointer.save(trainer)
+    newest = newest_checkpoint(out)
+    what = f"could not write the trained result to {out} ({error.strerror or error})"
+    if newest is not None and newest.name == f"step-{trainer.step}":
+        kept = f"all {trainer.step} steps are kept in {newest}"
+    elif newest is not None:
+        kept = f"the newest checkpoint is {newest} (the run reached step {trainer.step})"
+    else:
+        kept = f"no checkpoint could be written (the run reached step {trainer.step})"
+    return f"{what}; {kept}: free disk space, then {resume_hint(out)} to write it"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,6 +267,8 @@ def load_for_training(spec: RunSpec, *, cache: Any = None) -> Loaded:
             f"no training example of {spec.data or default_corpus_dir()} fits seq_len="
             f"{spec.train.seq_len}; raise --seq-len"
         )
+    if not val:
+        _warn_empty_validation(spec, splits["val"])
     seed_everything(spec.train.seed)
     model = load_model(spec.model)
     if spec.adapter_config is not None:
@@ -217,6 +282,19 @@ def load_for_training(spec: RunSpec, *, cache: Any = None) -> Loaded:
         train=train,
         val=val,
         difficulties=_difficulties(spec, splits["train"], train),
+    )
+
+
+def _warn_empty_validation(spec: RunSpec, samples: Sequence[Any]) -> None:
+    from coursekit.data.corpus import default_corpus_dir
+
+    where = spec.data or default_corpus_dir()
+    why = "is empty" if not samples else f"has no example that fits seq_len={spec.train.seq_len}"
+    warnings.warn(
+        f"{where}: the validation split {why}, so the run reports no val_loss; add examples "
+        "to its val.jsonl or raise --seq-len",
+        EmptyValidationWarning,
+        stacklevel=3,
     )
 
 

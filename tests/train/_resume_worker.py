@@ -1,14 +1,18 @@
 """Subprocess helper (not a test module): a tiny synthetic training run that can be killed.
 
     python tests/train/_resume_worker.py OUTPUT [--resume] [--kill-at-step N]
-        [--kill-in-checkpoint N] [--max-steps N]
+        [--kill-in-checkpoint N] [--slow-checkpoint N] [--max-steps N]
     accelerate launch --multi_gpu --num_processes 2 tests/train/_resume_worker.py OUTPUT --ddp
 
 ``--ddp`` trains micro-batch 4 × accumulation 1 per process (no dropout) into the run
 folder OUTPUT (its adapter/ holds the result). ``--kill-at-step N`` SIGKILLs the
 process right after step N is reported (before its checkpoint); ``--kill-in-checkpoint N``
 SIGKILLs it inside the write of checkpoint step-N, after part of the files are written and
-before the manifest. The tests import the builders below to run the same training in-process.
+before the manifest; ``--slow-checkpoint N`` prints ``checkpointing N`` when the write of
+step-N starts and takes 3 s longer (a signal sent then arrives mid-write). Stopped by
+SIGINT/SIGTERM, the worker prints the ``TrainingInterrupted`` line on stderr and exits 130,
+as ``coursekit train`` does. The tests import the builders below to run the same training
+in-process.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import os
 import random
 import signal
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -28,6 +33,7 @@ from coursekit.data.prompts import EncodedExample
 from coursekit.train import checkpoint as checkpoint_module
 from coursekit.train.callbacks import BaseCallback
 from coursekit.train.config import TrainConfig
+from coursekit.train.failures import EXIT_INTERRUPTED, TrainingInterrupted
 from coursekit.train.run import prepare_output, train_run
 from coursekit.train.spec import RunSpec
 
@@ -117,6 +123,19 @@ def kill_inside_checkpoint(step: int) -> None:
     checkpoint_module.write_checkpoint = write
 
 
+def slow_checkpoint(step: int) -> None:
+    """Make the write of checkpoint ``step-N`` announce itself and last 3 s longer."""
+    original = checkpoint_module.write_checkpoint
+
+    def write(directory: Path, trainer) -> None:
+        if trainer.step == step:
+            print(f"checkpointing {step}", flush=True)
+            time.sleep(3)
+        original(directory, trainer)
+
+    checkpoint_module.write_checkpoint = write
+
+
 def ddp_config(accumulation: int) -> TrainConfig:
     """Micro-batch 4 × ``accumulation``, 3 steps, a checkpoint at step 2."""
     return TrainConfig(
@@ -147,6 +166,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--kill-at-step", type=int, default=0)
     parser.add_argument("--kill-in-checkpoint", type=int, default=0)
+    parser.add_argument("--slow-checkpoint", type=int, default=0)
     parser.add_argument("--max-steps", type=int, default=6)
     parser.add_argument("--ddp", action="store_true")
     args = parser.parse_args(argv)
@@ -155,8 +175,14 @@ def main(argv: list[str]) -> int:
         return 0
     if args.kill_in_checkpoint:
         kill_inside_checkpoint(args.kill_in_checkpoint)
+    if args.slow_checkpoint:
+        slow_checkpoint(args.slow_checkpoint)
     callbacks = [KillAtStep(args.kill_at_step)] if args.kill_at_step else []
-    run(args.output, resume=args.resume, max_steps=args.max_steps, callbacks=callbacks)
+    try:
+        run(args.output, resume=args.resume, max_steps=args.max_steps, callbacks=callbacks)
+    except TrainingInterrupted as stop:
+        print(stop, file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 

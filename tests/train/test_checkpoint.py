@@ -173,3 +173,64 @@ def test_a_curriculum_position_survives_a_checkpoint(tmp_path) -> None:
     checkpoint["state"]["sampler"]["order"].reverse()
     with pytest.raises(ValueError, match="curriculum order differs"):
         restore(curriculum_trainer(), checkpoint)
+
+
+def foreign_trainer(steps: int) -> Trainer:
+    """The same TrainConfig, but rank-2 adapters: its checkpoints do not fit ``trainer()``."""
+    from coursekit.adapters import AdapterConfig, apply
+
+    model = worker.tiny_model(adapter=False)
+    apply(model, AdapterConfig(rank=2, alpha=4, targets="all-linear"))
+    config = TrainConfig(max_steps=6, micro_batch_size=2, seq_len=32)
+    made = Trainer(model, worker.examples(12), [], config, pad_id=0)
+    for _ in range(steps):
+        made.train_step()
+    return made
+
+
+def test_a_checkpoint_of_another_model_falls_back_to_the_newest_that_fits(tmp_path) -> None:
+    checkpointer = Checkpointer(tmp_path, every=1, keep_last=5)
+    checkpointer.save(trainer(steps=2))
+    checkpointer.save(foreign_trainer(steps=3))  # step-3: rank 2 where the run has rank 4
+    resumed = trainer()
+    with pytest.warns(CheckpointWarning, match=r"step-3 does not fit this run.*lora_a is \[2, "):
+        found = checkpointer.latest(resumed)
+    assert found[0].name == "step-2"
+    restore(resumed, found[1])
+    assert resumed.step == 2
+
+
+def test_no_fitting_checkpoint_is_one_error_and_changes_nothing(tmp_path) -> None:
+    checkpointer = Checkpointer(tmp_path, every=1, keep_last=5)
+    checkpointer.save(foreign_trainer(steps=1))
+    made = trainer()
+    before = {n: p.detach().clone() for n, p in made.model.named_parameters()}
+    with pytest.raises(ConfigMismatchError, match=r"no checkpoint in .* fits this run \(step-1: "):
+        checkpointer.latest(made)
+    with pytest.raises(ConfigMismatchError, match="trainable parameters differ"):
+        restore(made, read_checkpoint(tmp_path / "step-1"))  # was a RuntimeError mid-copy
+    assert made.step == 0
+    assert all(torch.equal(p, before[n]) for n, p in made.model.named_parameters())
+
+
+def test_other_optimizer_groups_do_not_fit(tmp_path) -> None:
+    saved = Checkpointer(tmp_path, every=1, keep_last=1).save(trainer(steps=1))
+    checkpoint = read_checkpoint(saved)
+    checkpoint["optimizer"]["param_groups"].append(checkpoint["optimizer"]["param_groups"][0])
+    assert "optimizer groups" in ckpt.incompatibility(trainer(), checkpoint)
+
+
+def test_old_checkpoints_are_renamed_aside_before_they_are_deleted(tmp_path, monkeypatch) -> None:
+    checkpointer = Checkpointer(tmp_path, every=1, keep_last=1)
+    made = trainer(steps=1)
+    checkpointer.save(made)
+    deleted = []
+    monkeypatch.setattr(ckpt.shutil, "rmtree", lambda path, **kw: deleted.append(path.name))
+    made.train_step()
+    checkpointer.save(made)  # the delete of step-1 "is interrupted" (never happens)
+    assert [name for name in deleted if "step-1" in name] == [".step-1.old.tmp"]
+    assert [p.name for p in checkpointer.steps()] == ["step-2"]  # no half-deleted step-1
+    monkeypatch.undo()
+    made.train_step()
+    checkpointer.save(made)  # the next save clears what was left aside
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-3"]

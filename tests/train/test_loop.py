@@ -158,3 +158,54 @@ def test_bf16_autocast_trains_and_precision_can_change_in_one_process() -> None:
     assert trainer.accelerator.mixed_precision == "bf16"
     assert math.isfinite(trainer.fit()["target_tokens"])
     assert make_accelerator(config()).mixed_precision == "no"
+
+
+def trainable(trainer: Trainer) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("poison", ["loss", "gradient"])
+def test_a_non_finite_step_stops_the_run_without_an_update(poison) -> None:
+    from coursekit.train.failures import NonFiniteError
+
+    trainer = Trainer(worker.tiny_model(), worker.examples(20), [], config(), pad_id=0)
+    trainer.train_step()
+    if poison == "loss":  # an infinite LoRA A (B is 0): 0 · inf makes the loss NaN
+        with torch.no_grad():
+            trainer.params[0].fill_(math.inf)
+    else:  # a NaN gradient while the loss is finite
+        trainer.params[0].register_hook(lambda grad: torch.full_like(grad, math.nan))
+    before = trainable(trainer)
+    with pytest.raises(NonFiniteError, match=f"step 2: the training {poison}") as caught:
+        trainer.train_step()
+    assert "\n" not in str(caught.value) and "--on-nonfinite skip" in str(caught.value)
+    after = trainable(trainer)
+    for name in before:  # no update (NaN-aware comparison)
+        assert torch.equal(after[name].nan_to_num(), before[name].nan_to_num()), name
+    assert trainer.step == 1
+
+
+def test_on_nonfinite_skip_skips_and_counts() -> None:
+    rows = Rows()
+    trainer = Trainer(worker.tiny_model(), worker.examples(20), [],
+                      config(on_nonfinite="skip"), pad_id=0, callbacks=[rows])  # fmt: skip
+    calls = {"n": 0}
+
+    def nan_on_second_step(grad: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        return torch.full_like(grad, math.nan) if calls["n"] == 2 else grad
+
+    trainer.params[0].register_hook(nan_on_second_step)
+    before = {}
+
+    class Snapshot(BaseCallback):
+        def on_step(self, row):
+            before[row["step"]] = trainable(trainer)
+
+    trainer.callbacks.callbacks += (Snapshot(),)
+    summary = trainer.fit()
+    assert [r["skipped_steps"] for r in rows.steps] == [0, 1, 1, 1]
+    assert "loss" not in rows.steps[1] and "grad_norm" not in rows.steps[1]
+    assert all("loss" in r for i, r in enumerate(rows.steps) if i != 1)
+    assert all(torch.equal(before[1][n], before[2][n]) for n in before[1])  # step 2: no update
+    assert summary["skipped_steps"] == 1 and summary["steps"] == 4

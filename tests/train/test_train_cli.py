@@ -37,6 +37,13 @@ def test_flags_override_the_config_file(tmp_path) -> None:
     assert spec.adapter.targets == ("q_proj", "k_proj") and spec.train.packing is False
 
 
+def test_on_nonfinite_is_a_flag_and_stop_by_default(tmp_path) -> None:
+    out = str(tmp_path / "run")
+    assert spec_from_args(parse("train", "--output", out)).train.on_nonfinite == "stop"
+    skip = parse("train", "--on-nonfinite", "skip", "--output", out)
+    assert spec_from_args(skip).train.on_nonfinite == "skip"
+
+
 def test_resume_starts_from_the_saved_config(tmp_path) -> None:
     saved = RunSpec(model="nano")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved.to_dict()))
@@ -75,7 +82,8 @@ def test_train_end_to_end_with_the_real_tokenizer_and_seed_data(tmp_path, capsys
     assert summary["steps"] == 2 and summary["val_loss"] > 0
     assert (out / "adapter" / "adapter_model.safetensors").is_file()
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-1", "step-2"]
-    assert main([*argv, "--resume"]) == 0  # already finished: resumes at step 2, writes again
+    assert main([*argv, "--resume"]) == 0  # already finished: nothing to do
+    assert "already finished at step 2" in capsys.readouterr().out
 
 
 def test_lr_find_writes_suggestions_and_a_plot(tmp_path, capsys) -> None:
