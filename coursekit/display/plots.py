@@ -58,3 +58,44 @@ def figure_png(figure: Figure, *, dpi: int = 96) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
+
+
+def funnel_figure(*summaries: dict[str, Any]) -> Figure:
+    """Draw evaluation funnels side by side: the rate of each stage with its 95% interval.
+
+    Args:
+        summaries: ``summary.json`` contents of ``coursekit eval`` (``funnel``: stage →
+            ``rate``, ``low``, ``high``), e.g. the base model, an adapter and the references.
+
+    Returns:
+        A figure with one axes; x = stage, y = share of answers reaching it.
+
+    Example:
+        >>> stage = {"rate": 0.5, "low": 0.2, "high": 0.8}
+        >>> funnel_figure({"model": "nano", "funnel": {"parses": stage}}).axes[0].get_ylabel()
+        'share of answers'
+    """
+    figure = Figure(figsize=(7.2, 3.6))
+    axes = figure.add_subplot()
+    width = 0.8 / max(1, len(summaries))
+    for index, summary in enumerate(summaries):
+        stages = list(summary["funnel"])
+        rates = [summary["funnel"][s]["rate"] for s in stages]
+        errors = [
+            [r - summary["funnel"][s]["low"] for s, r in zip(stages, rates, strict=True)],
+            [summary["funnel"][s]["high"] - r for s, r in zip(stages, rates, strict=True)],
+        ]
+        positions = [i + index * width for i in range(len(stages))]
+        label = summary.get("model", "") + (
+            f" + {summary['adapter']}" if summary.get("adapter") else ""
+        )
+        axes.bar(positions, rates, width, yerr=errors, capsize=3, label=label)
+        axes.set_xticks([i + width * (len(summaries) - 1) / 2 for i in range(len(stages))])
+        axes.set_xticklabels([s.replace("_", " ") for s in stages], rotation=20, fontsize=8)
+    axes.set_ylim(0.0, 1.0)
+    axes.set_ylabel("share of answers")
+    axes.set_title("Evaluation funnel (95% Wilson intervals)")
+    axes.grid(alpha=0.3, axis="y")
+    if summaries:
+        axes.legend(fontsize=8)
+    return figure

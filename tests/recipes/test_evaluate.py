@@ -1,0 +1,76 @@
+"""The eval recipe on the seed set: reference tests pass, resume keeps rows, bad specs refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from coursekit.data.corpus import seed_dir
+from coursekit.errors import CoursekitError
+from coursekit.evaluate.generate import Decoding
+from coursekit.evaluate.rust import RustNotFoundError, find_rustc
+from coursekit.recipes.evaluate import EvalSpec, functions, run_eval
+
+
+@pytest.fixture(scope="module")
+def rustc():
+    try:
+        return find_rustc()
+    except RustNotFoundError as error:
+        pytest.skip(f"rustc is needed: {error}")
+
+
+def spec(**changes) -> EvalSpec:
+    return EvalSpec(**({"data": str(seed_dir()), "limit": 2, "mutants": 4} | changes))
+
+
+@pytest.mark.slow
+def test_reference_tests_reach_every_stage_and_resume_keeps_rows(rustc, tmp_path):
+    seen = []
+    summary = run_eval(spec(), tmp_path, reference=True, on_sample=lambda d, t: seen.append(d))
+    assert summary["funnel"]["stable"]["passed"] == 2 and summary["answers"] == 2
+    assert summary["mutation_score"] == 1.0 and seen == [1, 2]
+    assert (tmp_path / "funnel.png").stat().st_size > 0
+    log = tmp_path / "samples.jsonl"
+    first = log.read_text().splitlines()
+    log.write_text(first[0] + "\n" + first[1][:20])  # a crash mid-line
+    again = run_eval(spec(), tmp_path, reference=True)
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["id"] for r in rows] == [json.loads(line)["id"] for line in first]
+    assert again["funnel"] == summary["funnel"]
+
+
+def test_generated_answers_are_judged_from_the_text_alone(rustc, tmp_path):
+    summary = run_eval(spec(limit=1, decoding=Decoding(max_new_tokens=8)), tmp_path)
+    (row,) = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    assert set(row["stages"]) >= {"parses", "passes"} and summary["answers"] == 1
+    assert summary["funnel"]["well_formed"]["total"] == 1
+
+
+def test_other_settings_in_the_same_folder_are_refused(rustc, tmp_path):
+    run_eval(spec(limit=1, mutants=0), tmp_path, reference=True)
+    with pytest.raises(CoursekitError, match="holds an evaluation with other settings"):
+        run_eval(spec(limit=1, mutants=1), tmp_path, reference=True)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"split": "dev"}, "EvalSpec.split must be one of"),
+        ({"limit": -1}, "EvalSpec.limit must be >= 0"),
+        ({"runs": 0}, "EvalSpec.runs must be >= 1"),
+        ({"mutants": 1.5}, "EvalSpec.mutants must be a whole number"),
+    ],
+)
+def test_bad_specs_are_named(changes, message):
+    with pytest.raises(ValueError, match=message):
+        EvalSpec(**changes)
+
+
+def test_a_split_without_verified_functions_is_one_error(tmp_path):
+    (tmp_path / "test.jsonl").write_text("")
+    for name in ("train", "val"):
+        (tmp_path / f"{name}.jsonl").write_text("")
+    with pytest.raises(CoursekitError, match="holds no verified function"):
+        functions(EvalSpec(data=str(tmp_path)))
