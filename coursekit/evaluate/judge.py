@@ -135,20 +135,29 @@ def chosen_mutants(sample: Sample, max_mutants: int, seed: int) -> list[Mutant]:
 
 
 def mutation_outcomes(
-    sample: Sample, tests: str, baseline_seconds: float, max_mutants: int, seed: int
+    sample: Sample,
+    tests: str,
+    baseline_seconds: float,
+    max_mutants: int,
+    seed: int,
+    *,
+    schemata: bool = True,
 ) -> tuple[dict[str, int], bool]:
-    """Return ({outcome: count}, whether one schema compile served) for the sampled mutants."""
+    """Return ({outcome: count}, whether one schema compile served) for the sampled mutants.
+
+    ``schemata=False`` compiles every mutant on its own (the reference the schema path is
+    tested and benchmarked against).
+    """
     chosen = chosen_mutants(sample, max_mutants, seed)
     limit = max(MIN_MUTANT_SECONDS, TIME_FACTOR * baseline_seconds)
     counts = dict.fromkeys(OUTCOMES, 0)
     if not chosen:
         return counts, False
-    envs = [{}] + [{ENV_VAR: str(mutant.id)} for mutant in chosen]
-    runs = compile_and_run(
-        assemble(sample, tests, schema(sample.function, chosen)), envs=envs, timeout_s=limit
-    )
-    schema_ok = runs[0].compiled and runs[0].passed
-    if not schema_ok:  # the schema does not compile (or changes the unmutated behaviour)
+    envs = [{}] + [{ENV_VAR: str(mutant.id)} for mutant in chosen] if schemata else [{}]
+    source = schema(sample.function, chosen) if schemata else sample.function
+    runs = compile_and_run(assemble(sample, tests, source), envs=envs, timeout_s=limit)
+    schema_ok = schemata and runs[0].compiled and runs[0].passed
+    if not schema_ok:  # no schema, or it does not compile (or changes the unmutated behaviour)
         runs = [runs[0]] + [
             compile_and_run(assemble(sample, tests, apply(sample.function, m)), timeout_s=limit)[0]
             for m in chosen
