@@ -73,7 +73,11 @@ class AdapterRankWarning(CoursekitWarning):
 
 
 def _warn_rank_above_width(model: nn.Module, names: list[str], rank: int) -> None:
-    """Warn once if ``rank`` > min(in_features, out_features) of a named linear layer."""
+    """Warn once if ``rank`` > min(in_features, out_features) of a named linear layer.
+
+    The warning names the narrowest such layer (the first of them), so the rank it suggests
+    fits every adapted layer.
+    """
     narrow = [
         (name, linear.in_features, linear.out_features)
         for name in names
@@ -81,7 +85,7 @@ def _warn_rank_above_width(model: nn.Module, names: list[str], rank: int) -> Non
     ]
     if not narrow:
         return
-    name, d_in, d_out = narrow[0]
+    name, d_in, d_out = min(narrow, key=lambda layer: min(layer[1], layer[2]))
     others = f" and {len(narrow) - 1} other adapted layer(s)" if len(narrow) > 1 else ""
     warnings.warn(
         f"AdapterConfig.rank={rank} exceeds min(d_in, d_out)={min(d_in, d_out)} of {name} "

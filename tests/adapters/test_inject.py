@@ -91,6 +91,11 @@ def test_rank_above_a_layers_width_warns_once_naming_it(make_model):
     assert issubclass(AdapterRankWarning, CoursekitWarning)
 
 
+def test_rank_warning_names_the_narrowest_layer(make_model):
+    with pytest.warns(AdapterRankWarning, match=r"=32 of model\.layers\.0\.self_attn\.v_proj"):
+        apply(make_model(0), AdapterConfig(rank=65, targets="qv"))  # q 64->64, v 64->32
+
+
 def test_rank_up_to_every_width_does_not_warn(make_model):
     with warnings.catch_warnings():
         warnings.simplefilter("error", CoursekitWarning)
