@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from coursekit.cli import build_parser, main
+from tests.badinput import expect_cli_error, tree_digest
 
 
 def test_doctor_json_reports_every_check(capsys):
@@ -88,3 +91,24 @@ def test_tiny_replaces_its_files_and_keeps_others(tmp_path, capsys):
     assert (out / "notes.txt").read_text() == "mine"
     assert json.loads((out / "config.json").read_text())["num_hidden_layers"] == 2
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_tiny_that_fails_mid_write_leaves_the_old_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that fills during save_pretrained (simulated): the old files stay whole."""
+    from transformers import Qwen2ForCausalLM
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"old": true}')
+    (model / "model.safetensors").write_bytes(b"old weights")
+
+    def disk_full(self: Any, directory: Any, **kwargs: Any) -> None:
+        (Path(directory) / "model.safetensors").write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Qwen2ForCausalLM, "save_pretrained", disk_full)
+    before = tree_digest(tmp_path)
+    expect_cli_error(["tiny", str(model)], capsys, f"{model}: cannot write", "No space left")
+    assert tree_digest(tmp_path) == before
