@@ -6,6 +6,9 @@ Commands:
     fine-tune without a notebook; writes metrics.json, history.json and loss_curve.png.
     ``coursekit tiny DIR``: write the random 2-layer Qwen2 test model (with tokenizer).
     ``coursekit tokenizer DIR``: write the offline Qwen2.5 tokenizer.
+
+Bad input (a flag argparse refuses, a config value, a file) prints one line on stderr,
+``coursekit <command>: error: <what and the fix>``, and exits with status 2.
 """
 
 from __future__ import annotations
@@ -13,10 +16,46 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from coursekit.errors import CoursekitError
+
+
+class CoursekitArgumentParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line: the message and where help is.
+
+    ``add_subparsers`` makes sub-parsers of the parser's own class, so every ``coursekit``
+    sub-command (``coursekit memory estimate`` ...) reports this way.
+
+    Example:
+        >>> parser = CoursekitArgumentParser(prog="coursekit demo")
+        >>> _ = parser.add_argument("--rank", type=int)
+        >>> parser.parse_args(["--rank", "x"])  # doctest: +SKIP
+        coursekit demo: error: argument --rank: invalid int value: 'x'; see coursekit demo --help
+    """
+
+    def error(self, message: str) -> typing.NoReturn:
+        """Print ``<prog>: error: <message>; see <prog> --help`` on stderr and exit 2."""
+        self.exit(2, f"{self.prog}: error: {_one_line(message)}; see {self.prog} --help\n")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """Parse as ``ArgumentParser`` does; record the deepest command's name.
+
+        A sub-parser's namespace is copied into its parent's, so the innermost parser that
+        ran records its ``prog`` first and its parents keep it.
+        """
+        parsed, extras = super().parse_known_args(args, namespace)
+        if not hasattr(parsed, "_coursekit_prog"):
+            parsed._coursekit_prog = self.prog
+        return parsed, extras
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -28,7 +67,9 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _baseline(args: argparse.Namespace) -> int:
-    from coursekit.recipes.phase1_baseline import baseline_spec, run_baseline
+    from coursekit.data.corpus import load_splits
+    from coursekit.loading import check_checkpoint, load_tokenizer, resolve_model
+    from coursekit.recipes.phase1_baseline import baseline_spec, data_dir, run_baseline
 
     spec = baseline_spec(
         model=args.model,
@@ -49,7 +90,15 @@ def _baseline(args: argparse.Namespace) -> int:
         shown = ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "step")
         print(f"step {int(row['step']):>4}: {shown}", flush=True)
 
-    result = run_baseline(spec, args.output, generate=args.generate, on_step=progress)
+    # run_baseline replaces a previous run in --output before it loads anything: check the
+    # data, the tokenizer and the checkpoint first, so that bad input leaves the old run be.
+    load_splits(data_dir(spec))
+    tokenizer = load_tokenizer(spec.model)
+    if Path(resolve_model(spec.model)).is_dir():
+        check_checkpoint(resolve_model(spec.model))
+    result = run_baseline(
+        spec, args.output, generate=args.generate, tokenizer=tokenizer, on_step=progress
+    )
     paths = result.save(args.output)
     for name, value in result.metrics.items():
         print(f"{name:>22}: {value:.6g}")
@@ -107,7 +156,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``coursekit`` command."""
-    parser = argparse.ArgumentParser(prog="coursekit", description=__doc__.splitlines()[0])
+    parser = CoursekitArgumentParser(prog="coursekit", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(sub)
@@ -134,10 +183,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    command = getattr(args, "_coursekit_prog", f"coursekit {args.command}")
     try:
         return handler(args)
-    except (CoursekitError, ValueError, FileNotFoundError) as error:
-        print(f"coursekit {args.command}: error: {error}", file=sys.stderr)
+    except (CoursekitError, ValueError, OSError) as error:
+        # OSError: a file the command was pointed at (its message names the path).
+        print(f"{command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
 
 

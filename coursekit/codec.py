@@ -259,6 +259,18 @@ def from_yaml(cls: type[C], path: str | os.PathLike[str]) -> C:
     try:
         text = path.read_text(encoding="utf-8")
         data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = "" if mark is None else f":{mark.line + 1}"
+        raise CoursekitError(
+            f"{path}{line}: cannot read the config (YAML: {error.problem or _one_line(error)}); "
+            "fix the YAML on that line"
+        ) from None
+    except RecursionError:
+        raise CoursekitError(
+            f"{path}: cannot read the config (YAML nested too deeply); a config is a mapping "
+            "of fields a few levels deep"
+        ) from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise CoursekitError(f"{path}: cannot read the config ({_one_line(error)})") from None
     data = {} if data is None else data

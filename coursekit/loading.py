@@ -8,6 +8,7 @@ hub id), a hub id, or a checkpoint directory. Used by Phase 1
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import tempfile
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from huggingface_hub.errors import StrictDataclassError
+from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, Qwen2ForCausalLM
 
 from coursekit.errors import CoursekitError, ModelNotFoundError
@@ -126,6 +129,17 @@ def _not_found(name: str, error: OSError) -> ModelNotFoundError:
 
 Quantization = Literal["nf4"] | None
 
+LOAD_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+    SafetensorError,
+    StrictDataclassError,
+)
+"""What ``from_pretrained`` raises for a checkpoint it cannot read (a bad config value, a
+weights file safetensors refuses): reported as one line naming the checkpoint."""
+
 
 def _nf4_config(dtype: torch.dtype) -> Any:
     from transformers import BitsAndBytesConfig
@@ -160,6 +174,7 @@ def load_model(
 
     Raises:
         ModelNotFoundError: not local, not cached and the hub is unreachable.
+        CoursekitError: a directory that is not a complete checkpoint (``check_checkpoint``).
         ValueError: an unknown ``quantization``.
 
     Example:
@@ -172,19 +187,19 @@ def load_model(
     if quantization == "nf4":
         kwargs["quantization_config"] = _nf4_config(dtype)
         kwargs["device_map"] = {"": str(device)}
-    if not Path(source).is_dir():
+    if Path(source).is_dir():
+        check_checkpoint(source)
+    else:
         kwargs["local_files_only"] = not hub_reachable()
-    if Path(source).is_dir() and not (Path(source) / "config.json").is_file():
-        raise CoursekitError(
-            f"{source}: no config.json, so not a transformers checkpoint; point --model at a "
-            "directory written by save_pretrained (config.json + *.safetensors)"
-        )
     try:
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
-    except (OSError, ValueError) as error:
+    except LOAD_ERRORS as error:
         if Path(source).is_dir():
-            raise CoursekitError(f"{source}: not a loadable checkpoint ({error})") from error
-        if isinstance(error, ValueError):
+            raise CoursekitError(
+                f"{source}: not a loadable checkpoint ({_one_line(error)}); re-save it with "
+                "save_pretrained or download it again"
+            ) from error
+        if not isinstance(error, OSError):
             raise
         raise _not_found(source, error) from error
     if quantization is None:
@@ -222,14 +237,94 @@ def load_tokenizer(name_or_path: str | os.PathLike[str]) -> Any:
 
 def _config_vocab_size(directory: Path) -> int | None:
     """Return ``vocab_size`` from a checkpoint's config.json (None: absent or unreadable)."""
-    import json
-
     try:
-        return int(
-            json.loads((directory / "config.json").read_text(encoding="utf-8"))["vocab_size"]
-        )
-    except (OSError, ValueError, KeyError, TypeError):
+        return int(read_config(directory)["vocab_size"])
+    except (CoursekitError, ValueError, KeyError, TypeError):
         return None
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+def read_config(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """Return the parsed ``config.json`` of a checkpoint directory.
+
+    Raises:
+        CoursekitError: the file is missing, unreadable, not JSON, or not a JSON object;
+            the message names the file.
+    """
+    path = Path(directory) / "config.json"
+    if not path.is_file():
+        raise CoursekitError(
+            f"{directory}: no config.json, so not a transformers checkpoint; point --model at a "
+            "directory written by save_pretrained (config.json + *.safetensors)"
+        )
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise CoursekitError(
+            f"{path}: not a valid JSON model config ({_one_line(error)}); restore the file "
+            "(download the model again or re-save it with save_pretrained)"
+        ) from None
+    if not isinstance(config, dict):
+        raise CoursekitError(
+            f"{path}: holds a JSON {type(config).__name__}, not an object of settings; restore "
+            "the file (download the model again or re-save it with save_pretrained)"
+        )
+    return config
+
+
+def check_checkpoint(directory: str | os.PathLike[str]) -> Path:
+    """Check that a checkpoint directory's config and safetensors files are complete.
+
+    Reads ``config.json`` (:func:`read_config`) and the header of every ``*.safetensors``
+    file (not the weights), so a truncated download or an interrupted save is named before
+    ``from_pretrained`` fails deep inside safetensors.
+
+    Returns:
+        ``directory`` as a Path.
+
+    Raises:
+        CoursekitError: the config is missing or broken, or a weights file is shorter or longer
+            than its header says; the message names the file.
+    """
+    directory = Path(directory)
+    read_config(directory)
+    for weights in sorted(directory.glob("*.safetensors")):
+        _check_safetensors(weights)
+    return directory
+
+
+def _check_safetensors(path: Path) -> None:
+    """Raise CoursekitError unless ``path``'s size is what its safetensors header describes.
+
+    The format is an 8-byte little-endian header length N, N bytes of JSON mapping each tensor
+    to its ``data_offsets`` in the data that follows, then exactly that data.
+    """
+    size = path.stat().st_size
+    fix = "download the model again or re-save it with save_pretrained"
+    try:
+        with path.open("rb") as handle:
+            prefix = handle.read(8)
+            length = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+            if not 0 <= length <= size - 8:
+                raise CoursekitError(f"{path}: truncated safetensors file ({size} bytes); {fix}")
+            header = json.loads(handle.read(length))
+        ends = [
+            int(entry["data_offsets"][1]) for key, entry in header.items() if key != "__metadata__"
+        ]
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
+        raise CoursekitError(
+            f"{path}: corrupt safetensors header ({_one_line(error)}); {fix}"
+        ) from None
+    expected = 8 + length + max(ends, default=0)
+    if size != expected:
+        state = "truncated" if size < expected else "oversized"
+        raise CoursekitError(
+            f"{path}: {state} safetensors file ({size} bytes, its header describes "
+            f"{expected}); {fix}"
+        )
 
 
 def model_summary(model: torch.nn.Module, tokenizer: Any = None) -> dict[str, Any]:

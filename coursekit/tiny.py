@@ -7,13 +7,18 @@ so the offline tokenizer fits), for smoke tests and CPU demos; ``--model tiny``
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
+from coursekit.errors import cannot_write
+from coursekit.io import atomic_directory, fsync_dir
 from coursekit.presets import PRESETS, qwen2_config
 
 
@@ -46,13 +51,20 @@ def tiny_qwen2(
     take exactly the path a downloaded checkpoint takes. Its weights are random: it is for
     smoke tests and CPU demos, and its generations are noise.
 
+    The files are written to a hidden staging directory first, so a failed write leaves
+    ``out_dir`` as it was.
+
     Args:
-        out_dir: where to write (created; files in it are replaced).
+        out_dir: where to write (created; files of the same names in it are replaced, other
+            files are kept).
         seed: torch seed for the initialisation (the same seed gives the same weights).
         with_tokenizer: also save the offline Qwen2.5 tokenizer into ``out_dir``.
 
     Returns:
         ``out_dir`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        CoursekitError: ``out_dir`` cannot be written (named, with the reason).
 
     Example:
         >>> path = tiny_qwen2(tmp_path / "tiny")  # doctest: +SKIP
@@ -60,16 +72,39 @@ def tiny_qwen2(
         2
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     generator_state = torch.random.get_rng_state()
     try:
         torch.manual_seed(seed)
         model = Qwen2ForCausalLM(tiny_qwen2_config())
     finally:
         torch.random.set_rng_state(generator_state)
-    model.save_pretrained(out)
+    tokenizer = None
     if with_tokenizer:
         from coursekit.tokenizer import load_qwen25_tokenizer
 
-        load_qwen25_tokenizer().save_pretrained(out)
+        tokenizer = load_qwen25_tokenizer()
+    try:
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(out))
+        if not out.is_dir():
+            with atomic_directory(out) as staging:
+                _save(model, tokenizer, staging)
+            return out
+        staging = Path(tempfile.mkdtemp(prefix=".tiny-", suffix=".tmp", dir=out))
+        try:
+            _save(model, tokenizer, staging)
+            for path in sorted(staging.iterdir()):
+                os.replace(path, out / path.name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        fsync_dir(out)
+    except OSError as error:
+        raise cannot_write(out, "the tiny model", error) from None
     return out
+
+
+def _save(model: Qwen2ForCausalLM, tokenizer: Any, directory: Path) -> None:
+    """Write the model (and tokenizer, if any) into ``directory`` with ``save_pretrained``."""
+    model.save_pretrained(directory)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(directory)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import errno
 import os
 from collections.abc import Mapping
 from importlib import resources
@@ -35,7 +36,7 @@ from tokenizers import (
 )
 from tokenizers.models import BPE
 
-from coursekit.errors import CoursekitError
+from coursekit.errors import CoursekitError, cannot_write
 from coursekit.io import atomic_directory, write_json
 
 if TYPE_CHECKING:
@@ -302,6 +303,7 @@ def build_qwen25_tokenizer(
 
     Raises:
         TokenizerResourceError: the ranks file is missing or corrupt.
+        CoursekitError: ``out_dir`` cannot be written (named, with the reason).
 
     Example:
         >>> path = build_qwen25_tokenizer(tmp_path / "qwen")  # doctest: +SKIP
@@ -311,9 +313,14 @@ def build_qwen25_tokenizer(
     target = Path(out_dir).expanduser().absolute()
     ranks = _read_ranks(Path(ranks_path) if ranks_path is not None else _default_ranks_path())
     backend = _backend_tokenizer(ranks)
-    with atomic_directory(target) as staging:
-        write_tokenizer_files(backend, staging, QWEN25_SPECIAL_TOKENS)
-        (staging / _MARKER).write_text(FORMAT_VERSION + "\n", encoding="utf-8")
+    try:
+        if target.exists() and not target.is_dir():  # never replace a file with a directory
+            raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(target))
+        with atomic_directory(target) as staging:
+            write_tokenizer_files(backend, staging, QWEN25_SPECIAL_TOKENS)
+            (staging / _MARKER).write_text(FORMAT_VERSION + "\n", encoding="utf-8")
+    except OSError as error:
+        raise cannot_write(target, "the tokenizer", error) from None
     return target
 
 

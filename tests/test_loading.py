@@ -149,3 +149,52 @@ def test_a_checkpoint_with_a_broken_config_is_named(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(CoursekitError, match="not a loadable checkpoint"):
         load_model(tmp_path)
+
+
+def _copy_checkpoint(source, target):
+    import shutil
+
+    target.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(source / name, target / name)
+    return target
+
+
+@pytest.mark.parametrize(
+    ("damage", "named"),
+    [
+        (lambda data: data[: len(data) // 2], "truncated safetensors file"),
+        (lambda data: data + b"\0" * 16, "oversized safetensors file"),
+        (lambda data: data[:5], "truncated safetensors file (5 bytes)"),
+        (lambda data: data[:8] + b"{not json" + data[17:], "corrupt safetensors header"),
+    ],
+    ids=["half", "longer", "five-bytes", "bad-header"],
+)
+def test_a_damaged_weights_file_is_named(tiny_dir, tmp_path, damage, named):
+    checkpoint = _copy_checkpoint(tiny_dir, tmp_path / "m")
+    weights = checkpoint / "model.safetensors"
+    weights.write_bytes(damage(weights.read_bytes()))
+    with pytest.raises(CoursekitError) as error:
+        load_model(checkpoint)
+    message = str(error.value)
+    assert message.startswith(f"{weights}: {named}") and "\n" not in message
+    assert "download the model again" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('{"model_type": "qwen2", ', "not a valid JSON model config"),
+        ("[1, 2]", "holds a JSON list"),
+    ],
+)
+def test_an_unparsable_config_is_named(tiny_dir, tmp_path, text, named):
+    checkpoint = _copy_checkpoint(tiny_dir, tmp_path / "m")
+    (checkpoint / "config.json").write_text(text)
+    with pytest.raises(CoursekitError) as error:
+        load_model(checkpoint)
+    assert str(error.value).startswith(f"{checkpoint / 'config.json'}: {named}")
+
+
+def test_check_checkpoint_passes_a_complete_checkpoint(tiny_dir):
+    assert loading.check_checkpoint(tiny_dir) == tiny_dir

@@ -13,6 +13,7 @@ from coursekit.adapters.config import KNOWN_TARGETS, TARGET_PRESETS, AdapterConf
 from coursekit.adapters.count import count_trainable, projection_shapes
 from coursekit.adapters.dora import DoRALinear
 from coursekit.adapters.inject import (
+    AdapterRankWarning,
     adapter_modules,
     apply,
     merge,
@@ -50,6 +51,7 @@ __all__ = [
     "TARGET_PRESETS",
     "VARIANTS",
     "AdapterConfig",
+    "AdapterRankWarning",
     "DoRALinear",
     "LoRALinear",
     "MultiLoRALinear",

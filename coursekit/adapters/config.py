@@ -93,7 +93,9 @@ class AdapterConfig:
         if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1:
             raise _fail("rank", self.rank, "must be >= 1", "use an int such as 8 or 16")
         if not (_is_number(self.alpha) and 0 < self.alpha < math.inf):
-            raise _fail("alpha", self.alpha, "must be > 0", "a common choice is alpha = 2 * rank")
+            raise _fail(
+                "alpha", self.alpha, "must be > 0 and finite", "a common choice is alpha = 2 * rank"
+            )
         if not (_is_number(self.dropout) and 0 <= self.dropout < 1):
             raise _fail("dropout", self.dropout, "must be in [0, 1)", "use e.g. 0.0 or 0.05")
         ratio = self.loraplus_lr_ratio

@@ -11,6 +11,7 @@ targeting) and by the Phase 3 enhancements (docs/course.md).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from torch import nn
 
 from coursekit.adapters.config import AdapterConfig, resolve_targets
 from coursekit.adapters.variants import VARIANTS, variant
+from coursekit.errors import CoursekitWarning
 
 
 def replace_linears(
@@ -52,13 +54,46 @@ def apply(model: nn.Module, config: AdapterConfig) -> nn.Module:
         ValueError: the targets match no ``nn.Linear`` (for instance because adapters are
             already in place) or ``config.layers`` names a layer the model does not have.
 
+    Warns:
+        AdapterRankWarning: once, when ``config.rank`` exceeds min(d_in, d_out) of an adapted
+            layer (B·A cannot have a higher rank: the extra parameters add no capacity).
+
     Example:
         >>> apply(model, AdapterConfig(rank=16, alpha=32, targets="qv"))  # doctest: +SKIP
     """
     names = resolve_targets(config, model)
+    _warn_rank_above_width(model, names, config.rank)
     model.requires_grad_(False)
     entry = variant(config.method)
     return replace_linears(model, names, lambda linear: entry.build(linear, config))
+
+
+class AdapterRankWarning(CoursekitWarning):
+    """The adapter rank exceeds the width of a layer it adapts."""
+
+
+def _warn_rank_above_width(model: nn.Module, names: list[str], rank: int) -> None:
+    """Warn once if ``rank`` > min(in_features, out_features) of a named linear layer.
+
+    The warning names the narrowest such layer (the first of them), so the rank it suggests
+    fits every adapted layer.
+    """
+    narrow = [
+        (name, linear.in_features, linear.out_features)
+        for name in names
+        if rank > min((linear := model.get_submodule(name)).in_features, linear.out_features)
+    ]
+    if not narrow:
+        return
+    name, d_in, d_out = min(narrow, key=lambda layer: min(layer[1], layer[2]))
+    others = f" and {len(narrow) - 1} other adapted layer(s)" if len(narrow) > 1 else ""
+    warnings.warn(
+        f"AdapterConfig.rank={rank} exceeds min(d_in, d_out)={min(d_in, d_out)} of {name} "
+        f"({d_in} -> {d_out}){others}: B·A has rank at most {min(d_in, d_out)}, so the extra "
+        f"rank only adds parameters; use a rank <= {min(d_in, d_out)}",
+        AdapterRankWarning,
+        stacklevel=3,
+    )
 
 
 def adapter_modules(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:

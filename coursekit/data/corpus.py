@@ -33,6 +33,12 @@ from coursekit.io import atomic_open
 SPLITS = ("train", "val", "test")
 """The split names of a corpus directory, in order."""
 
+MAX_LINE_BYTES = 2**20
+"""Longest corpus line accepted, in bytes (UTF-8, without the newline): 1 MiB, ten times the
+longest record of the committed corpus. Lines are read with this cap, so a runaway line (a
+whole file without newlines, a dumped blob) is refused by ``file:line`` before it is held in
+memory or parsed."""
+
 _REQUIRED_TEXT = ("id", "crate", "version", "license", "path", "function", "tests")
 
 
@@ -289,12 +295,22 @@ def _load_numbered(path: Path) -> list[tuple[int, Sample]]:
 
 
 def _read_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield (1-based line number, decoded text) for each line of a plain or gzip file."""
+    """Yield (1-based line number, decoded text) for each line of a plain or gzip file.
+
+    No line longer than :data:`MAX_LINE_BYTES` is read whole: it is refused at its number.
+    """
     compressed = path.name.endswith(".gz")
     line = 0
     try:
         with gzip.open(path, "rb") if compressed else path.open("rb") as handle:
-            for line, raw in enumerate(handle, start=1):
+            while raw := handle.readline(MAX_LINE_BYTES + 1):
+                line += 1
+                if len(raw.rstrip(b"\n")) > MAX_LINE_BYTES:
+                    raise CorpusError(
+                        f"{path}:{line}: line longer than {MAX_LINE_BYTES} bytes (the "
+                        "MAX_LINE_BYTES cap, 1 MiB); one record must be one function and its "
+                        "tests: drop or split the line"
+                    )
                 try:
                     yield line, raw.decode("utf-8")
                 except UnicodeDecodeError as error:
@@ -317,6 +333,11 @@ def _parse_record(text: str, where: str) -> Sample:
         raise CorpusError(
             f"{where}: invalid JSON ({error.msg} at column {error.colno}); "
             "each line must be one JSON object"
+        ) from None
+    except RecursionError:
+        raise CorpusError(
+            f"{where}: JSON nested too deeply to parse; a record is one flat JSON object "
+            "(nest only inside 'features', a few levels)"
         ) from None
     if not isinstance(record, dict):
         raise CorpusError(f"{where}: record is {type(record).__name__}, not a JSON object")

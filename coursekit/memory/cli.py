@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from typing import Any
 
 from coursekit.adapters import AdapterConfig, count_trainable, run_methods
@@ -128,6 +129,11 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
+    if not 0 < args.vram < math.inf:  # also refuses nan
+        raise ValueError(
+            f"--vram must be a finite number of GB > 0 (got {args.vram}); e.g. --vram 8 "
+            "for an 8 GB GPU"
+        )
     model = model_config_from(args.model)
     request = TrainConfig(
         micro_batch_size=args.batch_size, seq_len=args.seq_len, precision=args.precision

@@ -32,7 +32,7 @@ from typing import Any
 
 from coursekit.adapters import AdapterConfig, method_of, run_methods, split_method
 from coursekit.errors import CoursekitError
-from coursekit.loading import resolve_model
+from coursekit.loading import LOAD_ERRORS, read_config, resolve_model
 from coursekit.memory.estimate import GIB, OVERHEAD, Attention, MemoryBreakdown, Overhead, estimate
 from coursekit.presets import PRESETS, preset_config
 from coursekit.tiny import tiny_qwen2_config
@@ -145,7 +145,14 @@ def model_config_from(name: str) -> Any:
     if Path(name, "config.json").is_file():
         from transformers import AutoConfig
 
-        return AutoConfig.from_pretrained(name)
+        read_config(name)  # a broken config.json is named here, not deep in transformers
+        try:
+            return AutoConfig.from_pretrained(name)
+        except LOAD_ERRORS as error:
+            raise CoursekitError(
+                f"{Path(name, 'config.json')}: not a transformers model config "
+                f"({' '.join(str(error).split())}); point --model at a Qwen2 checkpoint"
+            ) from None
     raise ValueError(
         f"--model {name!r} is neither a preset nor a directory with config.json; use one of "
         f"{', '.join(PRESETS)}, 'tiny', 'nano' or a checkpoint directory"
@@ -185,8 +192,13 @@ def candidates(
 
 
 def _check(budget_bytes: float, methods: Sequence[str]) -> None:
-    if not budget_bytes > 0:
-        raise ValueError(f"plan budget_bytes must be > 0 (got {budget_bytes}); pass e.g. 8 * 2**30")
+    if isinstance(budget_bytes, bool) or not (
+        isinstance(budget_bytes, int | float) and 0 < budget_bytes < math.inf
+    ):
+        raise ValueError(
+            f"plan budget_bytes must be a finite number > 0 (got {budget_bytes!r}); pass e.g. "
+            "8 * 2**30"
+        )
     unknown = [m for m in methods if m not in run_methods()]
     if unknown or not methods:
         raise ValueError(
@@ -219,7 +231,7 @@ def plan(
 
     Raises:
         DoesNotFit: nothing fits; names the minimum achievable memory and its dominant term.
-        ValueError: a non-positive budget or an unknown method.
+        ValueError: a budget that is not a finite number > 0, or an unknown method.
     """
     _check(budget_bytes, methods)
     smallest: Plan | None = None

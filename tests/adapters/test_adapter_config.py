@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 
@@ -16,8 +17,10 @@ from coursekit.adapters.config import layer_index
         ({"rank": 0}, r"AdapterConfig.rank must be >= 1 \(got 0\)"),
         ({"rank": 2.5}, r"AdapterConfig.rank must be >= 1 \(got 2.5\)"),
         ({"rank": True}, r"AdapterConfig.rank must be >= 1 \(got True\)"),
-        ({"alpha": 0}, r"AdapterConfig.alpha must be > 0 \(got 0\)"),
-        ({"alpha": -1.0}, r"AdapterConfig.alpha must be > 0 \(got -1.0\)"),
+        ({"alpha": 0}, r"AdapterConfig.alpha must be > 0 and finite \(got 0\)"),
+        ({"alpha": -1.0}, r"AdapterConfig.alpha must be > 0 and finite \(got -1.0\)"),
+        ({"alpha": math.inf}, r"AdapterConfig.alpha must be > 0 and finite \(got inf\)"),
+        ({"alpha": math.nan}, r"AdapterConfig.alpha must be > 0 and finite \(got nan\)"),
         ({"dropout": 1.0}, r"AdapterConfig.dropout must be in \[0, 1\) \(got 1.0\)"),
         ({"dropout": -0.1}, r"AdapterConfig.dropout must be in \[0, 1\) \(got -0.1\)"),
         ({"method": "ia3"}, r"AdapterConfig.method must be one of .* \(got 'ia3'\)"),

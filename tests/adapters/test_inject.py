@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -11,6 +13,7 @@ from torch import nn
 
 from coursekit.adapters import (
     AdapterConfig,
+    AdapterRankWarning,
     DoRALinear,
     LoRALinear,
     adapter_modules,
@@ -23,6 +26,7 @@ from coursekit.adapters import (
     unmerge,
 )
 from coursekit.adapters.variants import VARIANTS
+from coursekit.errors import CoursekitWarning
 
 METHODS = list(VARIANTS)
 
@@ -74,6 +78,28 @@ def test_targets_matching_nothing_raise(make_model):
 def test_layers_outside_the_model_raise(make_model):
     with pytest.raises(ValueError, match=r"AdapterConfig.layers names layers \[5\]"):
         apply(make_model(0), AdapterConfig(layers=(0, 5)))
+
+
+def test_rank_above_a_layers_width_warns_once_naming_it(make_model):
+    # v_proj maps 64 -> 32 (2 KV heads of 16): rank 33 cannot be reached by B·A there.
+    with pytest.warns(AdapterRankWarning) as caught:
+        apply(make_model(0), AdapterConfig(rank=33, targets="qv"))
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert "rank=33" in message and "min(d_in, d_out)=32" in message
+    assert "model.layers.0.self_attn.v_proj (64 -> 32) and 1 other" in message
+    assert issubclass(AdapterRankWarning, CoursekitWarning)
+
+
+def test_rank_warning_names_the_narrowest_layer(make_model):
+    with pytest.warns(AdapterRankWarning, match=r"=32 of model\.layers\.0\.self_attn\.v_proj"):
+        apply(make_model(0), AdapterConfig(rank=65, targets="qv"))  # q 64->64, v 64->32
+
+
+def test_rank_up_to_every_width_does_not_warn(make_model):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CoursekitWarning)
+        apply(make_model(0), AdapterConfig(rank=32, targets="qv"))
 
 
 def _peft_twin(ours, base, tmp_path):

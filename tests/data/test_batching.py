@@ -29,6 +29,12 @@ def test_pack_is_next_fit_in_order() -> None:
     assert pack([3, 4, 2, 5, 8], 8) == [[0, 1], [2, 3], [4]]
 
 
+def test_pack_fills_a_row_exactly_to_seq_len() -> None:
+    assert pack([3, 5, 8], 8) == [[0, 1], [2]]  # 3 + 5 == 8 fits; 8 alone fills a row
+    assert pack([8, 8], 8) == [[0], [1]]
+    assert pack([4, 4, 1], 8) == [[0, 1], [2]]
+
+
 def test_pack_rejects_an_example_longer_than_a_row() -> None:
     with pytest.raises(ValueError, match="seq_len=4"):
         pack([2, 5], 4)

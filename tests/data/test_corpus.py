@@ -129,6 +129,38 @@ def test_not_gzip_at_all(tmp_path: Path) -> None:
     assert_one_line(error, f"{path}:1:", "gzip")
 
 
+def test_json_nested_too_deeply(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "c.jsonl", [record(), "[" * 200_000 + "]" * 200_000])
+    with pytest.raises(CorpusError) as error:
+        load_corpus(path)
+    assert_one_line(error, f"{path}:2:", "nested too deeply")
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
+def test_a_line_over_the_cap_is_refused_at_its_number(tmp_path: Path, suffix: str) -> None:
+    """A line of MAX_LINE_BYTES + 1 bytes is refused; the error names file:line and the cap."""
+    huge = json.dumps(record(id="test/huge"))[:-1] + ', "x": "'
+    huge += "y" * (corpus.MAX_LINE_BYTES + 1 - len(huge) - 2) + '"}'
+    assert len(huge.encode()) == corpus.MAX_LINE_BYTES + 1
+    text = json.dumps(record()) + "\n" + huge + "\n"
+    path = tmp_path / f"c{suffix}"
+    data = text.encode()
+    path.write_bytes(gzip.compress(data) if suffix.endswith(".gz") else data)
+    with pytest.raises(CorpusError) as error:
+        load_corpus(path)
+    assert_one_line(error, f"{path}:2:", f"longer than {corpus.MAX_LINE_BYTES} bytes")
+
+
+def test_a_line_of_exactly_the_cap_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [json.dumps(record(id=f"test/{i}")) for i in range(3)]
+    monkeypatch.setattr(corpus, "MAX_LINE_BYTES", max(len(line) for line in lines))
+    path = write_lines(tmp_path / "c.jsonl", lines)
+    assert [s.id for s in load_corpus(path)] == ["test/0", "test/1", "test/2"]
+    monkeypatch.setattr(corpus, "MAX_LINE_BYTES", corpus.MAX_LINE_BYTES - 1)
+    with pytest.raises(CorpusError, match="longer than"):
+        load_corpus(path)
+
+
 def test_duplicate_id_names_both_lines(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "c.jsonl", [record(), record(id="test/2"), record()])
     with pytest.raises(CorpusError) as error:

@@ -13,6 +13,7 @@ from coursekit.adapters.nf4 import bits_per_parameter
 from coursekit.memory.estimate import (
     GIB,
     OPTIMIZER_STATE_BYTES,
+    PRECISION_BYTES,
     Overhead,
     base_weight_bytes,
     estimate,
@@ -68,6 +69,13 @@ def test_optimizer_states_per_trainable_parameter(optimizer):
     assert breakdown.optimizer_states == round(1_081_344 * (OPTIMIZER_STATE_BYTES[optimizer] + 4))
     fp32 = estimate(QWEN_05B, AdapterConfig(rank=16), TrainConfig(optimizer=optimizer))
     assert fp32.optimizer_states == round(1_081_344 * OPTIMIZER_STATE_BYTES[optimizer])
+
+
+def test_fp16_costs_two_bytes_per_element_like_bf16():
+    fp16 = estimate(QWEN_05B, None, TrainConfig(precision="fp16", micro_batch_size=1))
+    assert fp16.base_weights == 988_065_536  # 2 bytes per parameter, not fp32's 4
+    assert fp16.optimizer_states == 12 * 494_032_768  # fp32 moments + fp32 master copy
+    assert PRECISION_BYTES["fp16"] == 2
 
 
 def test_full_fine_tune_trains_every_parameter():
@@ -159,7 +167,7 @@ SETTINGS = st.fixed_dictionaries(
     {
         "method": st.sampled_from(["lora", "dora", "qlora", "full"]),
         "targets": st.sampled_from(["qv", "attention", "mlp", "all-linear"]),
-        "precision": st.sampled_from(["fp32", "bf16"]),
+        "precision": st.sampled_from(["fp32", "bf16", "fp16"]),
         "optimizer": st.sampled_from(["adamw", "adamw-8bit", "sgd"]),
         "gc": st.booleans(),
         "accumulation": st.sampled_from([1, 4]),
@@ -168,7 +176,7 @@ SETTINGS = st.fixed_dictionaries(
 )
 
 
-def _peak(config, setting, *, rank, batch, seq):
+def _breakdown(config, setting, *, rank, batch, seq):
     adapter = None
     if setting["method"] != "full":
         adapter = AdapterConfig(
@@ -185,10 +193,23 @@ def _peak(config, setting, *, rank, batch, seq):
         gradient_checkpointing=setting["gc"],
         gradient_accumulation=setting["accumulation"],
     )
-    breakdown = estimate(
-        tiny_qwen2_config(**config), adapter, train, attention=setting["attention"]
+    return estimate(tiny_qwen2_config(**config), adapter, train, attention=setting["attention"])
+
+
+def _peak(config, setting, *, rank, batch, seq):
+    return _breakdown(config, setting, rank=rank, batch=batch, seq=seq).total_bytes
+
+
+@settings(max_examples=50, deadline=None)
+@given(CONFIGS, SETTINGS, st.integers(1, 64), st.integers(1, 8), st.integers(8, 1024))
+def test_fp16_and_bf16_estimates_are_equal_and_below_fp32(config, setting, rank, batch, seq):
+    """fp16 and bf16 are both 2 bytes per element; fp32 (4) never costs less."""
+    half, bf16, fp32 = (
+        _breakdown(config, setting | {"precision": p}, rank=rank, batch=batch, seq=seq)
+        for p in ("fp16", "bf16", "fp32")
     )
-    return breakdown.total_bytes
+    assert half == bf16
+    assert half.base_weights < fp32.base_weights
 
 
 @settings(max_examples=150, deadline=None)

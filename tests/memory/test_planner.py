@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coursekit.adapters import AdapterConfig
+from coursekit.errors import CoursekitError
 from coursekit.memory.estimate import GIB, estimate
 from coursekit.memory.planner import (
     RANKS,
@@ -109,9 +112,13 @@ def test_candidates_keep_the_effective_batch():
         assert train.seq_len >= 128
 
 
+@pytest.mark.parametrize("budget", [0, -GIB, math.inf, math.nan, True, "8"])
+def test_a_budget_that_is_not_a_finite_positive_number_is_refused(budget):
+    with pytest.raises(ValueError, match=r"budget_bytes must be a finite number > 0 \(got "):
+        plan(budget, MODELS["0.5b"])
+
+
 def test_bad_requests():
-    with pytest.raises(ValueError, match="budget_bytes must be > 0"):
-        plan(0, MODELS["0.5b"])
     with pytest.raises(ValueError, match="methods must be"):
         plan(GIB, MODELS["0.5b"], methods=("prefix-tuning",))
     with pytest.raises(ValueError, match="method must be one of"):
@@ -125,6 +132,22 @@ def test_model_config_from_preset_tiny_and_directory(tmp_path):
     assert model_config_from(str(tmp_path)).hidden_size == 96
     with pytest.raises(ValueError, match="neither a preset nor a directory"):
         model_config_from("gpt-5")
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('{"model_type": "qwen2", ', "not a valid JSON model config"),
+        ('{"model_type": "qwen2", "hidden_size": "wide"}', "not a transformers model config"),
+        ('{"model_type": "no-such-architecture"}', "not a transformers model config"),
+    ],
+)
+def test_a_broken_config_json_is_named(tmp_path, text, named):
+    (tmp_path / "config.json").write_text(text)
+    with pytest.raises(CoursekitError) as error:
+        model_config_from(str(tmp_path))
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / 'config.json'}: {named}") and "\n" not in message
 
 
 BUDGETS = st.floats(min_value=0.5, max_value=120.0)
