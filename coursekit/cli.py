@@ -151,6 +151,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "coursekit.train.cli",
     "coursekit.memory.cli",
     "coursekit.nano.cli",
+    "coursekit.evaluate.cli",
 )
 
 
@@ -190,6 +191,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # OSError: a file the command was pointed at (its message names the path).
         print(f"{command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # commands that can resume (train) say how in their own handler; the rest stop here
+        print(f"{command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -303,12 +303,6 @@ def test_yaml_learning_rate_2e_4_is_accepted_as_a_number(tmp_path: Path) -> None
     assert spec.train.max_steps == 20
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="coursekit/nano/cli.py (not this branch's file): _info parses build.json unguarded; "
-    "a broken one gives json's message without the file name, one without 'evaluation' a "
-    "KeyError traceback",
-)
 @pytest.mark.parametrize("text", ["{", "{}"], ids=["not-json", "no-evaluation"])
 def test_nano_info_with_a_broken_build_json(
     text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

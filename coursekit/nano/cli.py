@@ -74,7 +74,17 @@ def _info(args: argparse.Namespace) -> int:
     path = directory / "build.json"
     if not path.is_file():
         raise CoursekitError(f"{path} does not exist; build the model with `coursekit nano build`")
-    report = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CoursekitError(
+            f"{path} is not valid JSON ({error}); rebuild with `coursekit nano build`"
+        ) from None
+    if not isinstance(report, dict) or not isinstance(report.get("evaluation"), dict):
+        raise CoursekitError(
+            f"{path} has no 'evaluation' section (an unfinished or foreign build); rebuild with "
+            "`coursekit nano build`"
+        )
     report["evaluation"].pop("completions", None)
     print(json.dumps(report, indent=2))
     return 0
