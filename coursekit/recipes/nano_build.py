@@ -90,6 +90,8 @@ def _pretrain_stage(work: Path, config: NanoConfig, data: dict[str, Any], resume
     )  # fmt: skip
     names = ("steps", "train_seconds", "target_tokens", "val_loss", "resumed_from")
     kept = {k: summary[k] for k in names}
+    if summary.get("already_finished"):  # train_run left the finished run as it was
+        kept["resumed_from"] = f"step-{summary['steps']}"
     return {**kept, "parameters": sum(p.numel() for p in model.parameters())}
 
 
