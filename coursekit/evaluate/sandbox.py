@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from pathlib import Path
 from coursekit.evaluate import jail
 from coursekit.evaluate.checks import check_command, check_directory, check_env, check_paths
 from coursekit.evaluate.runner import EXCERPT_CHARS as EXCERPT_CHARS
+from coursekit.evaluate.runner import Outcome
 from coursekit.evaluate.runner import SandboxInputError as SandboxInputError
 from coursekit.evaluate.runner import SandboxLimits as SandboxLimits
 from coursekit.evaluate.runner import excerpt as excerpt
@@ -45,23 +47,9 @@ from coursekit.evaluate.selftest import isolation as isolation
 
 
 @dataclass(frozen=True, kw_only=True)
-class SandboxResult:
-    """What happened to one sandboxed command, and which isolation it really had."""
+class SandboxResult(Outcome):
+    """What happened to one sandboxed command (its ``Outcome``), and which isolation it had."""
 
-    exit_code: int | None
-    """Exit status (negative, or 128 + n: killed by signal n); None when killed for wall time."""
-    wall_seconds: float
-    """Wall time of the run."""
-    timed_out: bool
-    """Killed for exceeding the wall-time limit."""
-    limits_hit: tuple[str, ...]
-    """Limits it ran into: ``processes``, ``wall``, ``cpu``, ``output``, ``memory``, ``stack``."""
-    output: str
-    """Excerpt of stdout and stderr together."""
-    output_bytes: int
-    """Bytes of output written (at most the output limit)."""
-    stray_processes: int
-    """Processes still in the run's cgroup after the command ended, then killed."""
     network_isolated: bool
     """Whether the self-test saw the network layer hold (no route to the host's loopback)."""
     filesystem_isolated: bool
@@ -123,13 +111,7 @@ def run_sandboxed(
         cgroup_root=layers.pids_cgroup,
     )
     return SandboxResult(
-        exit_code=outcome.exit_code,
-        wall_seconds=outcome.wall_seconds,
-        timed_out=outcome.timed_out,
-        limits_hit=outcome.limits_hit,
-        output=outcome.output,
-        output_bytes=outcome.output_bytes,
-        stray_processes=outcome.stray_processes,
+        **{field.name: getattr(outcome, field.name) for field in dataclasses.fields(outcome)},
         network_isolated=layers.holds("network"),
         filesystem_isolated=layers.holds("filesystem"),
         processes_limited=outcome.cgroup_used and layers.holds("processes"),
