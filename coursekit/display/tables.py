@@ -121,3 +121,42 @@ def presets_table() -> str:
         text = "".join(f"<td>{html.escape(str(cell))}</td>" for cell in cells)
         rows.append(f"<tr>{text}<td><a href='{preset.source()}'>config.json</a></td></tr>")
     return f"<table>{header}{''.join(rows)}</table>"
+
+
+def funnel_table(summaries: Mapping[str, Mapping[str, Any]]) -> str:
+    """Render ``coursekit eval`` summaries side by side: one row per funnel stage.
+
+    Each cell is ``passed/total`` with the rate and its Wilson 95% interval; the last row is
+    the mutation score.
+
+    Args:
+        summaries: {label: ``summary.json`` content}, e.g. from
+            :func:`coursekit.recipes.evaluate.compare`.
+    """
+    labels = list(summaries)
+    stages = list(next(iter(summaries.values()))["funnel"]) if summaries else []
+    left = "style='text-align:left'"
+
+    def cell(rate: Mapping[str, Any]) -> str:
+        text = (
+            f"{rate['passed']}/{rate['total']} = {rate['rate']:.0%} "
+            f"[{rate['low']:.0%}, {rate['high']:.0%}]"
+        )
+        return f"<td {left}>{html.escape(text)}</td>"
+
+    header = "".join(f"<th {left}>{html.escape(label)}</th>" for label in labels)
+    rows = "".join(
+        f"<tr><td {left}><code>{html.escape(stage)}</code></td>"
+        + "".join(cell(summaries[label]["funnel"][stage]) for label in labels)
+        + "</tr>"
+        for stage in stages
+    )
+    scores = "".join(
+        f"<td {left}>{summaries[label]['mutation_score']:.0%} of "
+        f"{summaries[label]['mutants']['caught'] + summaries[label]['mutants']['missed']}</td>"
+        for label in labels
+    )
+    return (
+        f"<table><tr><th {left}>stage</th>{header}</tr>{rows}"
+        f"<tr><td {left}>mutation score</td>{scores}</tr></table>"
+    )

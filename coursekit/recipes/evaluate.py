@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -247,3 +248,42 @@ def _plot(path: Path, summary: dict[str, Any]) -> None:
 
     with atomic_open(path, "wb") as handle:
         funnel_figure(summary).savefig(handle, format="png", dpi=110)
+
+
+def compare(
+    model: str,
+    adapter: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    data: str = "",
+    split: str = "test",
+    limit: int = 8,
+    mutants: int = 4,
+    decoding: Decoding | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Evaluate the references, the base model and the adapted model side by side.
+
+    The corpus's reference tests are the upper bound and the base model without the adapter
+    the lower bound; the adapted model is read between them. Each goes into its own folder
+    under ``output`` (``reference``, ``base``, ``adapter``), made afresh on every call: a
+    rerun after a new fine-tune must not resume answers of the old adapter.
+
+    Returns:
+        {"reference tests", "base model", "fine-tuned"}: each one's summary.
+    """
+    out = Path(output)
+    base = EvalSpec(
+        model=model, data=data, split=split, limit=limit, mutants=mutants,
+        decoding=decoding or Decoding(max_new_tokens=96),
+    )  # fmt: skip
+    runs = {
+        "reference tests": (base, "reference", True),
+        "base model": (base, "base", False),
+        "fine-tuned": (dataclasses.replace(base, adapter=str(adapter)), "adapter", False),
+    }
+    summaries = {}
+    for label, (spec, folder, reference) in runs.items():
+        if (out / folder / "eval.yaml").is_file():
+            shutil.rmtree(out / folder)
+        summaries[label] = run_eval(spec, out / folder, reference=reference)
+    return summaries

@@ -1,6 +1,12 @@
 from __future__ import annotations
 
-from coursekit.display.tables import format_value, generations_table, metrics_table, unit_of
+from coursekit.display.tables import (
+    format_value,
+    funnel_table,
+    generations_table,
+    metrics_table,
+    unit_of,
+)
 
 
 def test_units_and_formats():
@@ -40,3 +46,12 @@ def test_generations_table_left_aligns_code_in_monospace():
     html = generations_table([row])
     assert html.count("text-align:left") >= 5 and "text-align:right" not in html
     assert html.count("font-family:monospace") == 3
+
+
+def test_funnel_table_shows_each_stage_with_its_interval():
+    rate = {"passed": 1, "total": 4, "rate": 0.25, "low": 0.05, "high": 0.7}
+    summary = {"funnel": {"parses": rate, "passes": rate}, "mutation_score": 0.5,
+               "mutants": {"caught": 2, "missed": 2}}  # fmt: skip
+    html = funnel_table({"base <model>": summary, "fine-tuned": summary})
+    assert html.count("1/4 = 25% [5%, 70%]") == 4 and "base &lt;model&gt;" in html
+    assert "50% of 4" in html and funnel_table({}).startswith("<table>")

@@ -10,7 +10,7 @@ from coursekit.data.corpus import seed_dir
 from coursekit.errors import CoursekitError
 from coursekit.evaluate.generate import Decoding
 from coursekit.evaluate.rust import RustNotFoundError, find_rustc
-from coursekit.recipes.evaluate import EvalSpec, functions, run_eval
+from coursekit.recipes.evaluate import EvalSpec, compare, functions, run_eval
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +74,24 @@ def test_a_split_without_verified_functions_is_one_error(tmp_path):
         (tmp_path / f"{name}.jsonl").write_text("")
     with pytest.raises(CoursekitError, match="holds no verified function"):
         functions(EvalSpec(data=str(tmp_path)))
+
+
+@pytest.mark.slow
+def test_compare_evaluates_three_side_by_side_afresh(rustc, tmp_path):
+    from coursekit.adapters import AdapterConfig, apply, save_adapter
+    from coursekit.loading import load_model
+
+    adapter = save_adapter(apply(load_model("nano"), AdapterConfig(rank=2)), tmp_path / "adapter")
+    kwargs = {
+        "data": str(seed_dir()),
+        "limit": 1,
+        "mutants": 1,
+        "decoding": Decoding(max_new_tokens=8),
+    }
+    summaries = compare("nano", adapter, tmp_path / "eval", **kwargs)
+    assert list(summaries) == ["reference tests", "base model", "fine-tuned"]
+    assert summaries["reference tests"]["funnel"]["stable"]["passed"] == 1
+    stale = tmp_path / "eval" / "base" / "samples.jsonl"
+    stale.write_text('{"id": "stale"}\n')
+    compare("nano", adapter, tmp_path / "eval", **kwargs)
+    assert "stale" not in stale.read_text()
