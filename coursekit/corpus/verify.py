@@ -21,14 +21,13 @@ from collections.abc import Mapping, Sequence
 
 from coursekit.data.corpus import Sample
 from coursekit.evaluate.parallel import compile_and_test_many
+from coursekit.evaluate.rust import PRELUDE
 
 _STD_ROOTS = frozenset({"std", "core", "alloc", "super", "self", "crate"})
 _USE = re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?use\s+:*\s*\{?\s*(\w+)", re.MULTILINE)
 _FOREIGN = re.compile(
     r"extern\s+crate\s+(?!(?:alloc|core|std)\b)|proptest!|quickcheck|#\[\s*\w+::test\b"
 )
-PRELUDE = "#![allow(unused, dead_code, deprecated)]\n"
-"""Put before each assembled file: warnings are not failures."""
 
 
 def is_self_contained(sample: Sample) -> bool:

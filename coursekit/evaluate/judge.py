@@ -33,10 +33,8 @@ from coursekit.data.corpus import Sample
 from coursekit.evaluate.extract import asserts, first_code_block, parses, test_names
 from coursekit.evaluate.funnel import Verdict
 from coursekit.evaluate.mutate import ENV_VAR, Mutant, apply, mutants, schema
-from coursekit.evaluate.rust import RustTestResult, compile_and_run
+from coursekit.evaluate.rust import PRELUDE, RustTestResult, compile_and_run
 
-PRELUDE = "#![allow(unused, dead_code, deprecated, unreachable_code)]\n"
-"""Put before each assembled file: warnings (a schema's early returns, say) are not failures."""
 TIME_FACTOR = 5.0
 """A mutant's run may take this many times the unmutated run before it counts as a timeout."""
 MIN_MUTANT_SECONDS = 2.0

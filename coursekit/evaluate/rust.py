@@ -62,6 +62,9 @@ COMPILE_MEMORY_BYTES = 2 << 30
 """Address-space limit of ``rustc`` (2 GiB; a small test file needs under 512 MiB)."""
 MIN_COMPILE_MEMORY_BYTES = 256 << 20
 """Smallest compile memory limit accepted (``rustc`` does not even load below it)."""
+PRELUDE = "#![allow(unused, dead_code, deprecated, unreachable_code)]\n"
+"""Put before an assembled file (corpus verification, judged answers, mutant schemata):
+warnings are not failures, and unused items or a schema's early returns are expected."""
 _RUST_ENV = {"RUST_BACKTRACE": "0", "RUST_TEST_THREADS": "1"}
 
 _SUMMARY = re.compile(r"test result: (?:ok|FAILED)\. (\d+) passed; (\d+) failed")
