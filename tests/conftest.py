@@ -30,3 +30,14 @@ def make_tiny_qwen2() -> Callable[..., Any]:
     from tests.tiny import make_tiny_qwen2
 
     return make_tiny_qwen2
+
+
+@pytest.fixture(scope="session")
+def rustc() -> Path:
+    """The Rust compiler the sandboxed tests compile with; the test is skipped without one."""
+    from coursekit.evaluate.rust import RustNotFoundError, find_rustc
+
+    try:
+        return find_rustc()
+    except RustNotFoundError as error:
+        pytest.skip(f"rustc is needed: {error}")

@@ -16,21 +16,11 @@ from pathlib import Path
 import pytest
 
 from coursekit.evaluate.rust import (
-    RustNotFoundError,
     RustTestResult,
     compile_and_test,
-    find_rustc,
 )
 from coursekit.evaluate.sandbox import SandboxLimits, SandboxResult, run_sandboxed
 from tests.evaluate.layers import alive, require
-
-
-@pytest.fixture(scope="module")
-def rustc() -> Path:
-    try:
-        return find_rustc()
-    except RustNotFoundError as error:
-        pytest.skip(str(error))
 
 
 def rust(rustc: Path, body: str, **options: object) -> RustTestResult:

@@ -10,7 +10,7 @@ import pytest
 from coursekit.data.corpus import load_splits, seed_dir
 from coursekit.data.prompts import assistant_message
 from coursekit.evaluate.judge import assemble, chosen_mutants, judge, outcome
-from coursekit.evaluate.rust import RustNotFoundError, RustTestResult, find_rustc
+from coursekit.evaluate.rust import RustTestResult
 
 NO_ASSERT = "macro_rules! no_assert { ($($t:tt)*) => { () }; }\n"
 
@@ -22,11 +22,7 @@ def weakened(answer: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def samples():
-    try:
-        find_rustc()
-    except RustNotFoundError as error:
-        pytest.skip(f"rustc is needed: {error}")
+def samples(rustc):
     return load_splits(seed_dir())["test"][:6]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from coursekit.evaluate.mutate import ENV_VAR, SWITCH, apply, mutants, schema
-from coursekit.evaluate.rust import RustNotFoundError, compile_and_run, compile_and_test, find_rustc
+from coursekit.evaluate.rust import compile_and_run, compile_and_test
 
 FUNCTION = """pub fn clamp_sign(n: i32, limit: i32) -> i32 {
     if n > limit {
@@ -43,14 +43,6 @@ WEAK_TESTS = TESTS.replace("assert_eq!(", "let _ = (")
 def _fixed(switch_id: int) -> str:
     """The schema's switch, with mutant ``switch_id`` always active (no environment)."""
     return f"#[allow(dead_code)]\nfn __ck_mutant(id: u32) -> bool {{ id == {switch_id} }}\n"
-
-
-@pytest.fixture(scope="module")
-def rustc():
-    try:
-        return find_rustc()
-    except RustNotFoundError as error:
-        pytest.skip(f"rustc is needed: {error}")
 
 
 def _outcome(source: str) -> tuple[bool, bool]:

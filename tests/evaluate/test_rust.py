@@ -56,14 +56,6 @@ mod tests {
 """
 
 
-@pytest.fixture(scope="module")
-def rustc() -> Path:
-    try:
-        return find_rustc()
-    except RustNotFoundError as error:
-        pytest.skip(str(error))
-
-
 def test_passing_file(rustc: Path) -> None:
     result = compile_and_test(PASSING, rustc=rustc)
     assert result.compiled and result.passed and not result.timed_out

@@ -9,16 +9,7 @@ import pytest
 from coursekit.data.corpus import seed_dir
 from coursekit.errors import CoursekitError
 from coursekit.evaluate.generate import Decoding
-from coursekit.evaluate.rust import RustNotFoundError, find_rustc
 from coursekit.recipes.evaluate import EvalSpec, compare, functions, run_eval
-
-
-@pytest.fixture(scope="module")
-def rustc():
-    try:
-        return find_rustc()
-    except RustNotFoundError as error:
-        pytest.skip(f"rustc is needed: {error}")
 
 
 def spec(**changes) -> EvalSpec:
