@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from coursekit.codec import to_dict
 from coursekit.corpus.dedup import deduplicate
 from coursekit.corpus.extract import extract_crate
 from coursekit.corpus.features import qwen_token_counter, sample_features
@@ -51,9 +52,16 @@ class BuildConfig:
     seed: int = 0
     """Seed of the crate shuffle that assigns splits."""
     val_fraction: float = 0.15
-    """Share of samples in ``val`` (whole crates, so approximately)."""
+    """Share of samples in ``val`` (whole crates, so approximately) when not verifying, or
+    when both verified goals are 0."""
     test_fraction: float = 0.15
-    """Share of samples in ``test``."""
+    """Share of samples in ``test``, as for ``val_fraction``."""
+    val_verified: int = 150
+    """Verified samples ``val`` is dealt (whole crates with verified samples) when verifying."""
+    test_verified: int = 250
+    """Verified samples ``test`` is dealt first, when verifying."""
+    train_only: tuple[str, ...] = ()
+    """Crates that always go to ``train``: those a bundled model was pretrained on."""
     verify: Verify = "all"
     """``all``: compile and test every self-contained sample (before splitting, so that
     val and test can be dealt the crates with verified samples first); ``none``: skip."""
@@ -69,6 +77,8 @@ class BuildConfig:
             ("verify", self.verify in _VERIFY, f"must be one of {list(_VERIFY)}"),
             ("jobs", self.jobs >= 0, "must be >= 0 (0 = the core count)"),
             ("timeout_s", self.timeout_s > 0, "must be > 0"),
+            ("val_verified", self.val_verified >= 0, "must be >= 0"),
+            ("test_verified", self.test_verified >= 0, "must be >= 0"),
             ("val_fraction", 0 <= self.val_fraction < 1, "must be in [0, 1)"),
             ("test_fraction", 0 <= self.test_fraction < 1, "must be in [0, 1)"),
         ]
@@ -78,7 +88,11 @@ class BuildConfig:
 
 
 def build_corpus(
-    crates: Sequence[tuple[CrateSource, str]], out: str | Path, config: BuildConfig
+    crates: Sequence[tuple[CrateSource, str]],
+    out: str | Path,
+    config: BuildConfig,
+    *,
+    verify_cache: str | Path | None = None,
 ) -> dict[str, Any]:
     """Build the corpus of ``crates`` into ``out`` and return the build report.
 
@@ -91,6 +105,8 @@ def build_corpus(
             (a Debian package name, or the local path).
         out: the output directory (created).
         config: the build settings.
+        verify_cache: a file of verification results that makes an interrupted build
+            resumable (:func:`coursekit.corpus.verify.verify_samples`).
 
     Returns:
         The report also written to ``out/build.json``.
@@ -110,6 +126,7 @@ def build_corpus(
             jobs=config.jobs or os.cpu_count(),
             timeout_s=config.timeout_s,
             alternatives=wide,
+            cache=verify_cache,
         )
     report = {
         "crates_in": len(crates),
@@ -154,6 +171,8 @@ def finish_corpus(
         val_fraction=config.val_fraction,
         test_fraction=config.test_fraction,
         verified_first=config.verify != "none",
+        verified_goals=_goals(config),
+        train_only=frozenset(config.train_only),
     )
     for split, part in splits.items():
         write_corpus(out / f"{split}.jsonl.gz", part)
@@ -164,10 +183,21 @@ def finish_corpus(
         "crates_with_samples": len(used),
         "samples": {split: len(part) for split, part in splits.items()},
         "verified": {split: sum(s.verified for s in part) for split, part in splits.items()},
-        "config": dataclasses.asdict(config),
+        "verified_goals_met": _goals(config) is None
+        or (
+            sum(s.verified for s in splits["val"]) >= config.val_verified
+            and sum(s.verified for s in splits["test"]) >= config.test_verified
+        ),
+        "config": to_dict(config),
     }
     write_json(out / "build.json", report)
     return report
+
+
+def _goals(config: BuildConfig) -> tuple[int, int] | None:
+    """Return the (val, test) verified goals, or None when the fractions apply."""
+    goals = (config.val_verified, config.test_verified)
+    return goals if config.verify != "none" and any(goals) else None
 
 
 def trim_context(sample: Sample) -> Sample:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from coursekit.data.corpus import load_corpus
@@ -29,7 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     corpus = subparsers.add_parser("corpus", help="build and inspect the Rust test corpus")
     sub = corpus.add_subparsers(dest="corpus_command", required=True)
     fetch = sub.add_parser("fetch", help="download Debian crate packages into the cache")
-    fetch.add_argument("--debian", nargs="+", required=True, metavar="CRATE")
+    fetch.add_argument("--debian", nargs="+", default=[], metavar="CRATE")
+    fetch.add_argument(
+        "--new-from-suite",
+        default="",
+        metavar="SUITE",
+        help="also every Rust crate of this Debian suite (e.g. trixie) the machine's lacks",
+    )
     fetch.add_argument("--cache", type=Path, default=None, help="cache directory")
     fetch.set_defaults(handler=_fetch)
     build = sub.add_parser("build", help="build a corpus directory from crate sources")
@@ -40,6 +47,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--val-fraction", type=float, default=0.15)
     build.add_argument("--test-fraction", type=float, default=0.15)
+    build.add_argument("--val-verified", type=int, default=150, help="verified samples in val")
+    build.add_argument("--test-verified", type=int, default=250, help="verified samples in test")
+    build.add_argument(
+        "--train-only",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="crates kept in train: a model's build.json (its pretrained_crates) or one per line",
+    )
     build.add_argument("--verify", default="all", help="all | none")
     build.add_argument("--jobs", type=int, default=0, help="0 = the core count")
     build.add_argument("--no-tokens", action="store_true", help="skip Qwen2.5 token counts")
@@ -65,22 +81,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from coursekit.corpus.sources import fetch_debian
+    from coursekit.corpus.debian_suite import new_rust_packages
+    from coursekit.corpus.sources import default_cache_dir, fetch_debian
 
-    for root in fetch_debian(args.debian, cache_dir=args.cache):
+    wanted = list(args.debian)
+    if args.new_from_suite:
+        cache = args.cache or default_cache_dir()
+        suite = args.new_from_suite
+        wanted += [f"{p}@{suite}" for p in new_rust_packages(cache, suite)]
+    if not wanted:
+        raise ValueError("corpus fetch needs --debian CRATE... or --new-from-suite SUITE")
+    skipped: list[str] | None = [] if args.new_from_suite else None
+    for root in fetch_debian(wanted, cache_dir=args.cache, skipped=skipped):
         print(root)
+    for message in skipped or []:
+        print(f"skipped: {message}", file=sys.stderr)
     return 0
 
 
 def _build(args: argparse.Namespace) -> int:
     from coursekit.corpus.build import BuildConfig, build_corpus
-    from coursekit.corpus.manifest import read_manifest
-    from coursekit.corpus.sources import crates_for_manifest, discover_crates
+    from coursekit.corpus.manifest import read_crate_list, read_manifest
+    from coursekit.corpus.sources import crates_for_manifest, default_cache_dir, discover_crates
 
     config = BuildConfig(
         seed=args.seed,
         val_fraction=args.val_fraction,
         test_fraction=args.test_fraction,
+        val_verified=args.val_verified,
+        test_verified=args.test_verified,
+        train_only=read_crate_list(args.train_only) if args.train_only else (),
         verify=args.verify,
         jobs=args.jobs,
         tokens=not args.no_tokens,
@@ -90,7 +120,10 @@ def _build(args: argparse.Namespace) -> int:
     crates = discover_crates(args.sources) if args.sources else []
     if args.manifest is not None:
         crates += crates_for_manifest(read_manifest(args.manifest), cache_dir=args.cache)
-    report = build_corpus(crates, args.out, config)
+    cache = (args.cache or default_cache_dir()) / "verified.jsonl"
+    print(f"corpus build: verification results are kept in {cache}; an interrupted build "
+          "run again resumes from them", file=sys.stderr)  # fmt: skip
+    report = build_corpus(crates, args.out, config, verify_cache=cache)
     if args.datasheet:
         from coursekit.corpus.datasheet import write_datasheet
 

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -78,3 +79,37 @@ def write_manifest(path: str | os.PathLike[str], entries: Iterable[ManifestEntry
     with atomic_open(path, "w") as handle:
         handle.write(_HEADER + "".join(lines))
     return Path(path)
+
+
+def read_crate_list(path: str | os.PathLike[str]) -> tuple[str, ...]:
+    """Read crate names: a model's ``build.json`` (``pretrained_crates``) or one per line.
+
+    A text file may have ``#`` comments and blank lines; a line's first word is the crate
+    (so a manifest also works). Returns the sorted, unique names.
+
+    Raises:
+        SourceError: the file is missing, or a JSON file has no ``pretrained_crates`` list.
+
+    Example:
+        >>> read_crate_list("data/models/qwen2.5-coder-nano/build.json")[:1]  # doctest: +SKIP
+        ('Inflector',)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SourceError(f"{path}: no such crate list; check the path")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        try:
+            crates = json.loads(text).get("pretrained_crates")
+        except (json.JSONDecodeError, AttributeError):
+            crates = None
+        if not isinstance(crates, list) or not all(
+            isinstance(c, list) and c and isinstance(c[0], str) for c in crates
+        ):
+            raise SourceError(
+                f"{path}: field pretrained_crates: expected a list of [crate, version] pairs; "
+                "pass a model build record that has it, or a text file with one crate per line"
+            )
+        return tuple(sorted({c[0] for c in crates}))
+    names = [line.split()[0] for line in text.splitlines() if line.strip()]
+    return tuple(sorted({n for n in names if not n.startswith("#")}))

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from coursekit.corpus import debian_suite
+from coursekit.corpus.debian_suite import split_source
 from coursekit.errors import CoursekitError
 
 PERMISSIVE = frozenset(
@@ -141,15 +143,24 @@ def debian_package(crate: str) -> str:
     return f"librust-{crate.lower().replace('_', '-')}-dev"
 
 
-def fetch_debian(crates: Sequence[str], *, cache_dir: str | Path | None = None) -> list[Path]:
+def fetch_debian(
+    crates: Sequence[str],
+    *,
+    cache_dir: str | Path | None = None,
+    skipped: list[str] | None = None,
+) -> list[Path]:
     """Download and unpack the Debian source packages of ``crates``; return their roots.
 
     Args:
-        crates: crate names (``serde_json``) or package names (``librust-serde-json-dev``).
+        crates: crate names (``serde_json``) or package names (``librust-serde-json-dev``),
+            either with ``@suite`` to take it from another Debian suite than the machine's
+            (``librust-foo-dev@trixie``, see :mod:`coursekit.corpus.debian_suite`).
         cache_dir: where ``debs/`` and ``src/`` live (default :func:`default_cache_dir`).
+        skipped: when given, a package that cannot be fetched or holds no crate is left
+            out and its error message appended here, instead of raising.
 
     Returns:
-        The crate root directories, in the order of ``crates``.
+        The crate root directories, in the order of ``crates`` (less the skipped ones).
 
     Raises:
         SourceError: ``apt-get``/``dpkg-deb`` is missing, or a package cannot be
@@ -160,13 +171,29 @@ def fetch_debian(crates: Sequence[str], *, cache_dir: str | Path | None = None) 
         [PosixPath('/root/.cache/coursekit/crates/src/librust-itoa-dev/usr/share/...')]
     """
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    packages = [c if c.startswith("librust-") else debian_package(c) for c in crates]
-    debs = cache / "debs"
-    debs.mkdir(parents=True, exist_ok=True)
-    missing = [p for p in packages if _deb_file(debs, p) is None]
-    for start in range(0, len(missing), BATCH):
-        _download(missing[start : start + BATCH], debs)
-    return [_unpack(_deb_path(debs, p), cache / "src" / p) for p in packages]
+    wanted = [split_source(c) for c in crates]
+    wanted = [(p if p.startswith("librust-") else debian_package(p), s) for p, s in wanted]
+    for suite in sorted({s for _, s in wanted}):
+        debs = _debs_dir(cache, suite)
+        debs.mkdir(parents=True, exist_ok=True)
+        missing = [p for p, s in wanted if s == suite and _deb_file(debs, p) is None]
+        for start in range(0, len(missing), BATCH):
+            _download(missing[start : start + BATCH], debs, cache, suite)
+    roots = []
+    for package, suite in wanted:
+        target = cache / "src" / (f"{package}@{suite}" if suite else package)
+        try:
+            roots.append(_unpack(_deb_path(_debs_dir(cache, suite), package), target))
+        except SourceError as error:
+            if skipped is None:
+                raise
+            skipped.append(str(error))
+    return roots
+
+
+def _debs_dir(cache: Path, suite: str) -> Path:
+    """Return where a suite's ``.deb`` files go (the machine's suite: ``debs/``)."""
+    return cache / "debs" / suite if suite else cache / "debs"
 
 
 def _deb_file(debs: Path, package: str) -> Path | None:
@@ -186,11 +213,17 @@ def _deb_path(debs: Path, package: str) -> Path:
     return found
 
 
-def _download(packages: list[str], debs: Path) -> None:
+def _download(packages: list[str], debs: Path, cache: Path, suite: str) -> None:
     """Run ``apt-get download`` for a batch; on failure retry one by one, ignoring errors."""
-    if _tool(["apt-get", "download", *packages], debs) != 0:
+
+    def fetch(names: list[str]) -> int:
+        if suite:
+            return debian_suite.download(names, debs, cache, suite)
+        return _tool(["apt-get", "download", *names], debs)
+
+    if fetch(packages) != 0:
         for package in packages:
-            _tool(["apt-get", "download", package], debs)
+            fetch([package])
 
 
 def _unpack(deb: Path, target: Path) -> Path:

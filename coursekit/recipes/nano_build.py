@@ -148,6 +148,8 @@ def build_nano(
     licenses = Counter({s.crate: s.license for s in splits["train"]}.values())
     report["data"] = {**{k: v for k, v in data.items() if isinstance(v, int)},
                       "licenses": dict(sorted(licenses.items()))}  # fmt: skip
+    # The crates whose source the model saw: a corpus build keeps them out of val and test.
+    report["pretrained_crates"] = sorted({(s.crate, s.version) for s in splits["train"]})
     report["pretrain"] = stage("pretrain", lambda: _pretrain_stage(work, config, data, resume))
     report["evaluation"] = stage(
         "evaluate", lambda: measure(work, data, splits, config, SIGNATURES)

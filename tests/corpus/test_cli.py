@@ -98,6 +98,6 @@ def test_fetch_prints_roots(
 ) -> None:
     from coursekit.corpus import sources
 
-    monkeypatch.setattr(sources, "fetch_debian", lambda crates, cache_dir: [Path("/x/y")])
+    monkeypatch.setattr(sources, "fetch_debian", lambda crates, **_: [Path("/x/y")])
     assert main(["corpus", "fetch", "--debian", "itoa"]) == 0
     assert capsys.readouterr().out == "/x/y\n"

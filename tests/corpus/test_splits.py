@@ -62,3 +62,42 @@ def test_bad_fractions(val: float, test: float, message: str) -> None:
 def test_empty() -> None:
     assert split_by_crate([]) == {"train": [], "val": [], "test": []}
     assert dataclasses.is_dataclass(make("a", 1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 5), st.integers(0, 5)), min_size=1, max_size=30),
+    st.integers(0, 5),
+    st.sets(st.integers(0, 29)),
+    st.booleans(),
+)
+def test_train_only_crates_never_reach_val_or_test(
+    sizes: list[tuple[int, int]], seed: int, pinned: set[int], goals: bool
+) -> None:
+    samples = [make(f"c{c}", i, verified=i < v) for c, (n, v) in enumerate(sizes) for i in range(n)]
+    train_only = {f"c{c}" for c in pinned}
+    splits = split_by_crate(
+        samples,
+        seed=seed,
+        verified_goals=(3, 4) if goals else None,
+        verified_first=True,
+        train_only=train_only,
+    )
+    assert not {s.crate for s in splits["val"] + splits["test"]} & train_only
+    assert sorted(s.id for v in splits.values() for s in v) == sorted(s.id for s in samples)
+
+
+def test_verified_goals_deal_test_first_then_val_and_unverified_crates_to_train() -> None:
+    # 40 crates with 2 verified samples of 3, 40 crates with none
+    samples = [make(f"v{c}", i, verified=i < 2) for c in range(40) for i in range(3)]
+    samples += [make(f"u{c}", i) for c in range(40) for i in range(3)]
+    splits = split_by_crate(samples, seed=0, verified_goals=(10, 20))
+    verified = {name: sum(s.verified for s in part) for name, part in splits.items()}
+    assert verified == {"train": 50, "val": 10, "test": 20}
+    assert all(s.crate.startswith("v") for s in splits["val"] + splits["test"])
+    assert {s.crate for s in splits["train"]} >= {f"u{c}" for c in range(40)}
+    # a goal that cannot be met takes what there is, never a pinned crate
+    short = split_by_crate(samples, verified_goals=(10, 500), train_only={"v0"})
+    assert sum(s.verified for s in short["test"]) == 78 and not short["val"]
+    with pytest.raises(ValueError, match="verified_goals must be >= 0"):
+        split_by_crate(samples, verified_goals=(-1, 2))
