@@ -107,6 +107,12 @@ def _sandbox() -> tuple[Status, str, str]:
     return ("OK" if status == "OK" else "WARN"), detail, fix
 
 
+def _coverage() -> tuple[Status, str, str]:
+    from coursekit.evaluate.coverage import doctor_row  # finds llvm-profdata/llvm-cov, cached
+
+    return doctor_row()
+
+
 def _memory() -> tuple[int, int]:
     import psutil
 
@@ -139,6 +145,8 @@ class Probes:
     """Runs ``<executable> --version`` and returns its first output, or None on failure."""
     sandbox: Callable[[], tuple[Status, str, str]] = _sandbox
     """Runs the sandbox's escape self-test: (status, which layers hold or why not, fix)."""
+    coverage: Callable[[], tuple[Status, str, str]] = _coverage
+    """Finds LLVM tools for line coverage: (status, the tools or what is missing, fix)."""
     memory: Callable[[], tuple[int, int]] = _memory
     """Returns (total, available) RAM in bytes."""
     disk_free: Callable[[Path], int] = _disk_free
@@ -219,9 +227,9 @@ def _check_rust_tool(
     return Check(name=tool, status=missing, detail=detail, fix=fix)
 
 
-def _check_sandbox(probes: Probes, disk_path: Path) -> Check:
-    status, detail, fix = probes.sandbox()
-    return Check(name="sandbox", status=status, detail=detail, fix=fix)
+def _check_probe(name: Literal["sandbox", "coverage"], probes: Probes, disk_path: Path) -> Check:
+    status, detail, fix = getattr(probes, name)()
+    return Check(name=name, status=status, detail=detail, fix=fix)
 
 
 def _check_ram(probes: Probes, disk_path: Path) -> Check:
@@ -260,7 +268,8 @@ _CHECKS: tuple[CheckFunction, ...] = (
     *(partial(_check_package, name) for name in PINNED_PACKAGES),
     partial(_check_rust_tool, "rustc", "FAIL", "evaluation compiles the generated Rust tests"),
     partial(_check_rust_tool, "cargo", "WARN", "cargo is optional: rustc alone compiles the tests"),
-    _check_sandbox,
+    partial(_check_probe, "sandbox"),
+    partial(_check_probe, "coverage"),
     _check_ram,
     _check_disk,
     _check_models,
@@ -271,8 +280,8 @@ def run_checks(*, disk_path: Path | None = None, probes: Probes | None = None) -
     """Computes one `Check` per Phase 1.1 prerequisite, in the order the course lists them.
 
     Rows: Python, torch, CUDA, transformers, peft, bitsandbytes, accelerate, rustc, cargo,
-    sandbox (the escape self-test of :mod:`coursekit.evaluate.selftest`), RAM, disk and
-    bundled models.
+    sandbox (the escape self-test of :mod:`coursekit.evaluate.selftest`), coverage (LLVM's
+    tools for line coverage, :mod:`coursekit.evaluate.coverage`), RAM, disk and bundled models.
 
     Args:
         disk_path: Where free disk space is measured; defaults to the repository root.

@@ -38,6 +38,7 @@ ROW_NAMES = [
     "rustc",
     "cargo",
     "sandbox",
+    "coverage",
     "RAM",
     "disk",
     "bundled models",
@@ -61,6 +62,7 @@ def healthy(tmp_path: Path) -> Probes:
         which=lambda tool: f"/usr/bin/{tool}",
         run_version=lambda exe: f"{Path(exe).name} 1.95.0",
         sandbox=lambda: ("OK", "bubblewrap 0.8.0: every layer holds", ""),
+        coverage=lambda: ("OK", "line coverage: LLVM 22 tools /usr/bin/llvm-cov-22", ""),
         memory=lambda: (32 * GIB, 20 * GIB),
         disk_free=lambda path: 100 * GIB,
         cargo_home=tmp_path / "no-cargo",
@@ -158,6 +160,22 @@ def test_real_sandbox_probe_is_one_row() -> None:
     assert (fix == "") == (status == "OK")
     if status == "WARN":
         assert "not enforced" in detail or "COURSEKIT_SANDBOX" in detail
+
+
+def test_coverage_row_says_which_llvm_to_install(healthy: Probes) -> None:
+    hint = "install llvm-22 (rustc 1.95.0 uses LLVM 22): Debian package llvm-22, or ..."
+    warn = ("WARN", "line coverage unavailable: LLVM 14 tools at /usr/bin/llvm-cov", hint)
+    check = row(replace(healthy, coverage=lambda: warn), "coverage")
+    assert (check.status, check.detail, check.fix) == warn
+    assert row(healthy, "coverage").status == "OK"
+
+
+def test_real_coverage_probe_is_one_row() -> None:
+    status, detail, fix = Probes().coverage()
+    assert status in {"OK", "WARN"} and detail.startswith("line coverage")
+    assert (fix == "") == (status == "OK")
+    if status == "WARN":
+        assert fix.startswith(("install llvm-", "install Rust"))
 
 
 @pytest.mark.parametrize(("total", "status"), [(4 * GIB, "WARN"), (8 * GIB, "OK")])

@@ -17,6 +17,11 @@ Outcomes follow cargo-mutants: *caught* (the suite fails), *missed* (it passes),
 (the mutant does not compile) and *timeout*. The mutation score is caught / (caught + missed);
 unviable and timed-out mutants are reported apart and left out of it.
 
+Given coverage tools (:func:`coursekit.evaluate.coverage.find_tools`), a suite that compiles
+and runs is also compiled instrumented: its line coverage of the function under test
+(:func:`function_lines` in the assembled file) is a number in [0, 1], or None when the tools
+are unavailable or the measurement fails.
+
 Example:
     >>> judgement = judge(sample, answer)  # doctest: +SKIP
     >>> judgement.verdict.stages()["passes"], judgement.mutants["caught"]  # doctest: +SKIP
@@ -30,6 +35,7 @@ import random
 from dataclasses import dataclass, field
 
 from coursekit.data.corpus import Sample
+from coursekit.evaluate.coverage import CoverageTools, measure
 from coursekit.evaluate.extract import asserts, first_code_block, parses, test_names
 from coursekit.evaluate.funnel import Verdict
 from coursekit.evaluate.mutate import ENV_VAR, Mutant, apply, mutants, schema
@@ -57,12 +63,28 @@ class Judgement:
     """Count per outcome (all zero when mutation testing did not run)."""
     schema_used: bool = False
     """Whether one schema compile served the mutants (else one compile each)."""
+    coverage: float | None = None
+    """Line coverage of the function under test by the tests; None when not measured."""
 
 
 def assemble(sample: Sample, tests: str, function: str | None = None) -> str:
     """Return the file to compile: prelude, context, ``function`` (default the sample's), tests."""
     body = dataclasses.replace(sample, function=function or sample.function, tests=tests)
     return PRELUDE + body.source()
+
+
+def function_lines(sample: Sample) -> tuple[int, int]:
+    r"""Return the first and last line (1-based) of ``sample.function`` in :func:`assemble`'s file.
+
+    Example:
+        >>> sample = Sample(id="a", crate="c", version="1", license="MIT", path="src/a.rs",
+        ...     context="use std::fmt;", function="fn f() {\n}", tests="mod tests {}")
+        >>> function_lines(sample)
+        (4, 5)
+    """
+    head = PRELUDE + (sample.context.strip("\n") + "\n\n" if sample.context.strip() else "")
+    first = head.count("\n") + 1
+    return first, first + sample.function.strip("\n").count("\n")
 
 
 def judge(
@@ -73,6 +95,7 @@ def judge(
     max_mutants: int = 12,
     seed: int = 0,
     timeout_s: float = 10.0,
+    coverage_tools: CoverageTools | None = None,
 ) -> Judgement:
     """Judge ``answer`` (a model's reply) as the tests of ``sample.function``.
 
@@ -83,6 +106,7 @@ def judge(
         max_mutants: mutants sampled per function (seeded by ``seed`` and the sample's id).
         seed: the mutant sample's seed.
         timeout_s: wall-time limit of one unmutated test run.
+        coverage_tools: tools to measure line coverage with (None: not measured).
     """
     block = first_code_block(answer)
     if block is None:
@@ -96,7 +120,8 @@ def judge(
     }
     if not (facts["parses"] and facts["has_test"]):
         return Judgement(verdict=Verdict(sample_id=sample.id, **facts), code=code)
-    results = compile_and_run(assemble(sample, code), envs=[{}] * runs, timeout_s=timeout_s)
+    source = assemble(sample, code)
+    results = compile_and_run(source, envs=[{}] * runs, timeout_s=timeout_s)
     first = results[0]
     verdict = Verdict(
         sample_id=sample.id,
@@ -106,10 +131,13 @@ def judge(
         stable=all(r.passed for r in results),
         **facts,
     )
+    coverage = None
+    if coverage_tools is not None and verdict.stages()["compiles_and_runs"]:
+        coverage = measure(source, function_lines(sample), coverage_tools, timeout_s=timeout_s)
     # mutants run for every suite that passes on every run, asserting or not: the score is
     # the dynamic measure of what the static *asserts* stage only guesses
     if not (verdict.stages()["passes"] and verdict.stable and max_mutants > 0):
-        return Judgement(verdict=verdict, code=code, output=first.output)
+        return Judgement(verdict=verdict, code=code, output=first.output, coverage=coverage)
     baseline_seconds = max(r.run_seconds for r in results)
     counts, used = mutation_outcomes(sample, code, baseline_seconds, max_mutants, seed)
     caught, missed = counts["caught"], counts["missed"]
@@ -120,6 +148,7 @@ def judge(
         output=first.output,
         mutants=counts,
         schema_used=used,
+        coverage=coverage,
     )
 
 

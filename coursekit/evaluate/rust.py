@@ -65,7 +65,8 @@ MIN_COMPILE_MEMORY_BYTES = 256 << 20
 PRELUDE = "#![allow(unused, dead_code, deprecated, unreachable_code)]\n"
 """Put before an assembled file (corpus verification, judged answers, mutant schemata):
 warnings are not failures, and unused items or a schema's early returns are expected."""
-_RUST_ENV = {"RUST_BACKTRACE": "0", "RUST_TEST_THREADS": "1"}
+RUST_ENV = {"RUST_BACKTRACE": "0", "RUST_TEST_THREADS": "1"}
+"""Environment of every compile and test run (no backtraces; one test at a time)."""
 
 _SUMMARY = re.compile(r"test result: (?:ok|FAILED)\. (\d+) passed; (\d+) failed")
 _TEST_LINE = re.compile(r"^test .+? \.\.\. (ok|FAILED)$", re.MULTILINE)
@@ -234,8 +235,8 @@ def compile_and_run(
     """
     check_text("compile_and_test source", source)
     extras = [check_env(env) for env in envs]
-    run_limits = _test_limits(check_seconds("compile_and_test timeout_s", timeout_s))
-    compile_limits = _compile_limits(
+    run_limits = binary_limits(check_seconds("compile_and_test timeout_s", timeout_s))
+    compile_limits = compiler_limits(
         check_seconds("compile_and_test compile_timeout_s", compile_timeout_s),
         check_count("compile_memory_bytes", compile_memory_bytes, MIN_COMPILE_MEMORY_BYTES),
     )
@@ -247,7 +248,7 @@ def compile_and_run(
         (build / "src.rs").write_text(source, encoding="utf-8")
         command = [str(compiler), "--edition", "2021", "--test", "-o", "bin", "src.rs"]
         built = run_sandboxed(
-            command, directory=build, limits=compile_limits, env=_RUST_ENV, readable=toolchain
+            command, directory=build, limits=compile_limits, env=RUST_ENV, readable=toolchain
         )
         if built.exit_code != 0:
             return [_result(built, None) for _ in extras]
@@ -256,7 +257,7 @@ def compile_and_run(
                 [str(build / "bin")],
                 directory=build,
                 limits=run_limits,
-                env={**_RUST_ENV, **extra},
+                env={**RUST_ENV, **extra},
             )
             for extra in extras
         ]
@@ -302,8 +303,13 @@ def _compiler(rustc: str | os.PathLike[str]) -> Path:
     return Path(os.path.abspath(found))
 
 
-def _test_limits(timeout_s: float) -> SandboxLimits:
-    """Return the sandbox limits of a test binary: 1 GiB, 8 MiB of output, CPU = wall + 1."""
+def binary_limits(timeout_s: float) -> SandboxLimits:
+    """Return the sandbox limits of a test binary: 1 GiB, 8 MiB of output, CPU = wall + 1.
+
+    Example:
+        >>> binary_limits(10.0).cpu_seconds
+        11
+    """
     return SandboxLimits(
         wall_seconds=timeout_s,
         cpu_seconds=math.ceil(timeout_s) + 1,
@@ -313,8 +319,13 @@ def _test_limits(timeout_s: float) -> SandboxLimits:
     )
 
 
-def _compile_limits(timeout_s: float, memory_bytes: int) -> SandboxLimits:
-    """Return the sandbox limits of ``rustc``: its memory cap, room for the binary."""
+def compiler_limits(timeout_s: float, memory_bytes: int) -> SandboxLimits:
+    """Return the sandbox limits of ``rustc``: its memory cap, room for the binary.
+
+    Example:
+        >>> compiler_limits(60.0, COMPILE_MEMORY_BYTES).output_bytes == COMPILE_OUTPUT_LIMIT_BYTES
+        True
+    """
     return SandboxLimits(
         wall_seconds=timeout_s,
         cpu_seconds=math.ceil(timeout_s) + 1,

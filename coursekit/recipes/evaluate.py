@@ -5,9 +5,11 @@ that a failure is the generated tests' own): decode ``k`` answers
 (:func:`coursekit.evaluate.generate.generate`), judge each one
 (:func:`coursekit.evaluate.judge.judge`: the funnel's stages, then a mutation score), and
 write one JSON line per answer to ``samples.jsonl``. ``summary.json`` holds the funnel's
-rates with Wilson 95% intervals, the summary score and, for ``k > 1``, pass@k; ``funnel.png``
-draws the funnel. With ``reference=True`` the corpus's own tests are judged the same way:
-the upper bound every model figure is read against.
+rates with Wilson 95% intervals, the summary score, for ``k > 1`` pass@k, and the mean line
+coverage of the function under test where LLVM's tools allow it to be measured
+(:mod:`coursekit.evaluate.coverage`; null otherwise); ``funnel.png`` draws the funnel.
+With ``reference=True`` the corpus's own tests are judged the same way: the upper bound
+every model figure is read against.
 
 The run is resumable: answers already in ``samples.jsonl`` are kept and only the missing
 ones are generated and judged (a half-written last line is dropped). Every number is
@@ -34,6 +36,7 @@ from coursekit import codec
 from coursekit.data.corpus import SPLITS, Sample, default_corpus_dir, load_splits
 from coursekit.data.prompts import assistant_message, prompt_text
 from coursekit.errors import CoursekitError
+from coursekit.evaluate.coverage import CoverageTools, find_tools
 from coursekit.evaluate.funnel import Verdict, funnel, summary_score
 from coursekit.evaluate.generate import Decoding, generate
 from coursekit.evaluate.judge import Judgement, judge
@@ -123,6 +126,7 @@ def run_eval(
     total, done = len(samples) * (1 if reference else spec.decoding.k), sum(map(len, rows.values()))
     workers = parallel_runs(os.cpu_count() or 1, COMPILE_MEMORY_BYTES)
     pairs = [(sample, answer) for sample in todo for answer in answers[sample.id]]
+    tools = find_tools() if pairs else None
     with (
         (out / "samples.jsonl").open("a", encoding="utf-8") as log,
         ThreadPoolExecutor(max_workers=workers) as pool,
@@ -131,7 +135,7 @@ def run_eval(
         # run finds each sample whole or not at all
         pending: list[dict[str, Any]] = []
         for (sample, answer), judged in zip(
-            pairs, pool.map(lambda pair: _judge(spec, *pair), pairs), strict=True
+            pairs, pool.map(lambda pair: _judge(spec, tools, *pair), pairs), strict=True
         ):
             pending.append(_row(sample, answer, judged))
             done += 1
@@ -191,8 +195,11 @@ def _answers(spec: EvalSpec, todo: Sequence[Sample], reference: bool) -> dict[st
     return {s.id: [g.text for g in gens] for s, gens in zip(todo, generated, strict=True)}
 
 
-def _judge(spec: EvalSpec, sample: Sample, answer: str) -> Judgement:
-    return judge(sample, answer, runs=spec.runs, max_mutants=spec.mutants, seed=spec.seed)
+def _judge(spec: EvalSpec, tools: CoverageTools | None, sample: Sample, answer: str) -> Judgement:
+    return judge(
+        sample, answer, runs=spec.runs, max_mutants=spec.mutants, seed=spec.seed,
+        coverage_tools=tools,
+    )  # fmt: skip
 
 
 def _row(sample: Sample, answer: str, judged: Judgement) -> dict[str, Any]:
@@ -205,13 +212,18 @@ def _row(sample: Sample, answer: str, judged: Judgement) -> dict[str, Any]:
         "output": judged.output[-2000:],
         "mutants": judged.mutants,
         "schema_used": judged.schema_used,
+        "coverage": judged.coverage,
     }
 
 
 def summarise(
     spec: EvalSpec, rows_per_sample: Sequence[Sequence[dict[str, Any]]], reference: bool
 ) -> dict[str, Any]:
-    """Return the summary of judged rows: funnel rates, score, pass@k, mutant totals."""
+    """Return the summary of judged rows: funnel rates, score, pass@k, mutants, coverage.
+
+    ``coverage`` is the mean line coverage over the answers where it was measured (rows
+    written before coverage existed count as not measured).
+    """
     fields = {f.name for f in dataclasses.fields(Verdict)} - {"sample_id"}
     verdicts = [
         Verdict(sample_id=row["id"], **{k: row[k] for k in fields})
@@ -234,7 +246,16 @@ def summarise(
         "pass_at_k": {str(k): mean_pass_at_k(counts, k)} if counts else {},
         "mutants": totals,
         "mutation_score": totals["caught"] / max(1, totals["caught"] + totals["missed"]),
+        "coverage": _coverage(rows_per_sample),
     }
+
+
+def _coverage(rows_per_sample: Sequence[Sequence[dict[str, Any]]]) -> dict[str, Any]:
+    measured = [
+        r["coverage"] for rows in rows_per_sample for r in rows if r.get("coverage") is not None
+    ]
+    mean = sum(measured) / len(measured) if measured else None
+    return {"mean": mean, "measured": len(measured)}
 
 
 def _rate(rate: Any) -> dict[str, Any]:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from coursekit.data.corpus import seed_dir
 from coursekit.errors import CoursekitError
+from coursekit.evaluate.coverage import find_tools
+from coursekit.evaluate.funnel import Verdict
 from coursekit.evaluate.generate import Decoding
-from coursekit.recipes.evaluate import EvalSpec, compare, functions, run_eval
+from coursekit.recipes.evaluate import EvalSpec, compare, functions, run_eval, summarise
+
+MUTANT_KEYS = ("caught", "missed", "unviable", "timeout")
 
 
 def spec(**changes) -> EvalSpec:
@@ -22,6 +27,13 @@ def test_reference_tests_reach_every_stage_and_resume_keeps_rows(rustc, tmp_path
     summary = run_eval(spec(), tmp_path, reference=True, on_sample=lambda d, t: seen.append(d))
     assert summary["funnel"]["stable"]["passed"] == 2 and summary["answers"] == 2
     assert summary["mutation_score"] == 1.0 and seen == [1, 2]
+    measured = [json.loads(line)["coverage"] for line in (tmp_path / "samples.jsonl").open()]
+    if find_tools().available:  # the references run every line of most functions
+        assert all(0.0 < c <= 1.0 for c in measured)
+        assert summary["coverage"] == {"mean": sum(measured) / 2, "measured": 2}
+    else:
+        assert measured == [None, None]
+        assert summary["coverage"] == {"mean": None, "measured": 0}
     assert (tmp_path / "funnel.png").stat().st_size > 0
     log = tmp_path / "samples.jsonl"
     first = log.read_text().splitlines()
@@ -37,6 +49,19 @@ def test_generated_answers_are_judged_from_the_text_alone(rustc, tmp_path):
     (row,) = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
     assert set(row["stages"]) >= {"parses", "passes"} and summary["answers"] == 1
     assert summary["funnel"]["well_formed"]["total"] == 1
+
+
+def test_coverage_is_averaged_over_measured_rows_and_old_rows_have_none():
+    def row(sample_id: str, **extra) -> dict:
+        verdict = Verdict(sample_id=sample_id)
+        counts = dict.fromkeys(MUTANT_KEYS, 0)
+        fields = {**dataclasses.asdict(verdict), "stages": verdict.stages(), "mutants": counts}
+        return {**fields, "id": sample_id, **extra}
+
+    rows = [[row("a", coverage=0.5)], [row("b", coverage=None)], [row("c", coverage=1.0)]]
+    assert summarise(spec(), rows, True)["coverage"] == {"mean": 0.75, "measured": 2}
+    old = [[row("a")]]  # written before coverage existed
+    assert summarise(spec(), old, True)["coverage"] == {"mean": None, "measured": 0}
 
 
 def test_other_settings_in_the_same_folder_are_refused(rustc, tmp_path):
