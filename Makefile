@@ -10,7 +10,7 @@ RUN_DIR := $(CURDIR)/runs/phase1-baseline
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv baseline sandbox test lab clean
+.PHONY: venv baseline sandbox coverage-tools test lab clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,7 +43,20 @@ sandbox:
 	    echo "bubblewrap missing: sandbox tests will skip (as root: apt-get install bubblewrap)"; \
 	  fi; }
 
-test: $(STAMP) sandbox
+# llvm-profdata/llvm-cov measure the line coverage of generated tests (docs/evaluation.md);
+# rustc 1.95's data is read by LLVM 19's tools (a probe checks it at run time), the newest
+# Debian bookworm ships. Installed when missing and root; otherwise coverage is "unavailable".
+coverage-tools:
+	@command -v llvm-profdata-19 >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -qq llvm-19 >/dev/null 2>&1 || \
+	      { apt-get update -qq && apt-get install -y -qq llvm-19 >/dev/null; } || \
+	      echo "llvm-19 could not be installed: coverage tests will skip (apt-get install llvm-19)"; \
+	  else \
+	    echo "llvm-19 missing: coverage tests will skip (as root: apt-get install llvm-19)"; \
+	  fi; }
+
+test: $(STAMP) sandbox coverage-tools
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest --cov=coursekit --cov-report=term-missing --nbval-lax tests notebooks
