@@ -309,7 +309,10 @@ def crates_for_manifest(
     roots = dict(zip(debian, fetch_debian(debian, cache_dir=cache_dir), strict=True))
     found = []
     for crate, version, source in entries:
-        read = read_crate(roots.get(source, Path(source)))
+        root = roots.get(source, Path(source))
+        if source in roots and (root.parent / f"{crate}-{version}" / "Cargo.toml").is_file():
+            root = root.parent / f"{crate}-{version}"  # a package holding several crates
+        read = read_crate(root)
         if (read.name, read.version) != (crate, version):
             raise SourceError(
                 f"{source}: manifest pins {crate} {version} but the source holds {read.name} "

@@ -13,6 +13,8 @@ Used by Phase 1's baseline fine-tune.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,15 +28,32 @@ SYSTEM_PROMPT = (
 INSTRUCTION = "Write unit tests for the following Rust function."
 
 
+def rust_block(code: str) -> str:
+    """Return ``code`` in a fenced ``rust`` block whose fence outlasts any backtick run in it.
+
+    CommonMark closes a block only with a fence at least as long as the opening one, so code
+    holding a line of three backticks (Markdown inside a Rust string) gets a fence of four.
+
+    Example:
+        >>> rust_block("let s = 1;")
+        '```rust\\nlet s = 1;\\n```'
+        >>> rust_block('let md = "```";').startswith("````rust")
+        True
+    """
+    longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}rust\n{code}\n{fence}"
+
+
 def user_message(sample: Sample) -> str:
     """Return the user turn: the instruction and the function (with its context) in a code block."""
     code = f"{sample.context.strip()}\n\n{sample.function.strip()}".strip()
-    return f"{INSTRUCTION}\n\n```rust\n{code}\n```"
+    return f"{INSTRUCTION}\n\n{rust_block(code)}"
 
 
 def assistant_message(sample: Sample) -> str:
     """Return the reference answer: the sample's tests in a rust code block."""
-    return f"```rust\n{sample.tests.strip()}\n```"
+    return rust_block(sample.tests.strip())
 
 
 def prompt_text(sample: Sample, tokenizer: Any) -> str:

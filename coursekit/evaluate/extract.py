@@ -31,8 +31,7 @@ import tree_sitter
 
 from coursekit.data.rust_syntax import attributes, is_test_function, name_of, parse, text
 
-_FENCE = re.compile(r"```[ \t]*(?P<lang>[\w+-]*)[ \t]*\n")
-_CLOSE = re.compile(r"\n?```")
+_FENCE = re.compile(r"(?P<fence>`{3,})[ \t]*(?P<lang>[\w+-]*)[ \t]*\n")
 _ASSERTING_MACROS = re.compile(r"^(?:assert\w*|debug_assert\w*|panic|unreachable|unimplemented)$")
 
 
@@ -52,7 +51,10 @@ def first_code_block(answer: str) -> CodeBlock | None:
     r"""Return the first fenced block of ``answer``, or None when it opens no block.
 
     Blocks tagged with another language than ``rust``/``rs`` (or untagged) count too: a small
-    model often drops the tag, and the compiler is the judge of the content.
+    model often drops the tag, and the compiler is the judge of the content. As in
+    CommonMark, the block closes at a line holding (after at most 3 spaces) a backtick fence
+    at least as long as the opening one, so ```` ``` ```` indented inside a Rust string, or
+    inside a block opened with four backticks, does not close it.
 
     Example:
         >>> first_code_block("```rust\nfn f() {}").well_formed
@@ -62,7 +64,8 @@ def first_code_block(answer: str) -> CodeBlock | None:
     if opening is None:
         return None
     rest = answer[opening.end() :]
-    closing = _CLOSE.search(rest)
+    size = len(opening["fence"])
+    closing = re.compile(rf"(?:^|\n) {{0,3}}`{{{size},}}[ \t]*(?=\n|$)").search(rest)
     code = rest if closing is None else rest[: closing.start()]
     return CodeBlock(code=code, language=opening["lang"], well_formed=closing is not None)
 

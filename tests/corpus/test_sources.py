@@ -185,3 +185,16 @@ def test_real_debian_crate_is_fetched_and_extracted(tmp_path: Path) -> None:
     samples = extract_crate(root, name=crate.name, version=crate.version, license=crate.license)
     assert samples and all(s.crate == "lru-cache" for s in samples)
     assert all("#[test]" in s.tests for s in samples)
+
+
+def test_a_package_holding_several_crates_serves_each(fake_tools: Path) -> None:
+    (root,) = fetch_debian(["mini"], cache_dir=fake_tools)
+    shutil.copytree(FIXTURES / "props", root.parent / "props-1.0.0")  # like librust-cranelift-dev
+    crates = crates_for_manifest(
+        [("mini", "0.1.0", "librust-mini-dev"), ("props", "1.0.0", "librust-mini-dev")],
+        cache_dir=fake_tools,
+    )
+    assert [(c.name, c.version, label) for c, label in crates] == [
+        ("mini", "0.1.0", "librust-mini-dev"),
+        ("props", "1.0.0", "librust-mini-dev"),
+    ]

@@ -85,3 +85,24 @@ def test_parses_refuses_errors_missing_nodes_and_empty_code():
 
 def test_docstring_examples():
     assert doctest.testmod(extract).failed == 0
+
+
+def test_fences_close_as_in_commonmark() -> None:
+    # a line of backticks indented inside a Rust string does not close the block
+    answer = '```rust\nlet md = "\\\n            ```\n";\n```\nafter'
+    block = first_code_block(answer)
+    assert block is not None and block.well_formed and block.code.endswith('";')
+    # a four-backtick block is closed by four, not three
+    block = first_code_block("````rust\nx\n```\ny\n````")
+    assert block is not None and block.code == "x\n```\ny" and block.well_formed
+    # backticks glued to the code are not a closing fence
+    block = first_code_block("```rust\nfn a() {}```")
+    assert block is not None and not block.well_formed
+
+
+def test_reference_answers_with_inner_fences_round_trip() -> None:
+    from coursekit.data.prompts import rust_block
+
+    tests = 'fn t() {\n    let s = "\\\n```\n";\n}'
+    block = first_code_block(rust_block(tests))
+    assert block is not None and block.code == tests and block.well_formed
