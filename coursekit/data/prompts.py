@@ -14,7 +14,6 @@ Used by Phase 1's baseline fine-tune.
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,14 +28,14 @@ INSTRUCTION = "Write unit tests for the following Rust function."
 
 
 def rust_block(code: str) -> str:
-    """Return ``code`` in a fenced ``rust`` block whose fence outlasts any backtick run in it.
+    r"""Return ``code`` in a fenced ``rust`` block whose fence outlasts any backtick run in it.
 
     CommonMark closes a block only with a fence at least as long as the opening one, so code
     holding a line of three backticks (Markdown inside a Rust string) gets a fence of four.
 
     Example:
         >>> rust_block("let s = 1;")
-        '```rust\\nlet s = 1;\\n```'
+        '```rust\nlet s = 1;\n```'
         >>> rust_block('let md = "```";').startswith("````rust")
         True
     """
