@@ -139,6 +139,9 @@ class Generation:
     """Tokens generated for it (up to the stop)."""
     stopped: bool
     """True when it ended by itself (a stop string or ``<|im_end|>``), not by the budget."""
+    over_context: bool = False
+    """True when the prompt and the token budget do not fit the model's context
+    (``max_position_embeddings``): nothing was decoded and the answer is empty, a failure."""
 
 
 def _cut(text: str, stops: Sequence[str]) -> tuple[str, bool]:
@@ -155,7 +158,9 @@ def generate(
     Prompts are sorted by length and batched, so that padding stays small; a batch is
     left-padded and shares one KV cache. ``<|im_end|>`` and the stop strings end an answer.
     Greedy decoding of a batch gives the same tokens as one prompt at a time
-    (tests/evaluate/test_generate.py checks it on nano).
+    (tests/evaluate/test_generate.py checks it on nano). A prompt longer than the model's
+    context less ``max_new_tokens`` is not decoded: its answers are empty and marked
+    ``over_context`` (they fail the funnel's first stage; they are not dropped).
 
     Returns:
         One list of k ``Generation`` per prompt, in order.
@@ -164,8 +169,11 @@ def generate(
     end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
     side, tokenizer.padding_side = tokenizer.padding_side, "left"
     lengths = [len(ids) for ids in tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
-    order = sorted(range(len(prompts)), key=lengths.__getitem__)
-    results: dict[int, list[Generation]] = {}
+    context = getattr(model.config, "max_position_embeddings", None) or math.inf
+    fits = [n + decoding.max_new_tokens <= context for n in lengths]
+    order = sorted((i for i in range(len(prompts)) if fits[i]), key=lengths.__getitem__)
+    empty = Generation(text="", new_tokens=0, stopped=False, over_context=True)
+    results = {i: [empty] * decoding.k for i in range(len(prompts)) if not fits[i]}
     try:
         torch.manual_seed(decoding.seed)
         for start in range(0, len(order), decoding.batch_size):

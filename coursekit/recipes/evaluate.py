@@ -24,6 +24,7 @@ import dataclasses
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -192,6 +193,13 @@ def _answers(spec: EvalSpec, todo: Sequence[Sample], reference: bool) -> dict[st
         load_adapter(model, spec.adapter)
     prompts = [prompt_text(s, tokenizer) for s in todo]
     generated = generate(model, tokenizer, prompts, spec.decoding)
+    over = sum(gens[0].over_context for gens in generated)
+    if over:
+        print(
+            f"coursekit eval: {over} prompt(s) longer than the model's context less "
+            f"max_new_tokens were not decoded; their empty answers count as failures",
+            file=sys.stderr,
+        )
     return {s.id: [g.text for g in gens] for s, gens in zip(todo, generated, strict=True)}
 
 

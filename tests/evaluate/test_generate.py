@@ -98,3 +98,15 @@ def test_k_samples_per_prompt_are_seeded(nano):
 def test_bad_decoding_settings_are_named(fields, message):
     with pytest.raises(ValueError, match=message):
         Decoding(**fields)
+
+
+def test_a_prompt_over_the_context_gets_an_empty_failed_answer(tiny, samples, monkeypatch):
+    model, tokenizer = tiny
+    prompts = [prompt_text(s, tokenizer) for s in samples]
+    lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+    # a context that holds the shorter prompt and its budget, not the longer one
+    monkeypatch.setattr(model.config, "max_position_embeddings", min(lengths) + 4)
+    gens = generate(model, tokenizer, prompts, Decoding(max_new_tokens=4, batch_size=2))
+    short, long = sorted(range(2), key=lengths.__getitem__)
+    assert not gens[short][0].over_context and gens[short][0].new_tokens >= 1
+    assert gens[long][0].over_context and gens[long][0].text == "" and not gens[long][0].stopped
