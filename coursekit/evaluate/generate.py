@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from transformers import StoppingCriteria
 
 from coursekit import codec
 from coursekit.data.corpus import Sample
@@ -183,7 +184,9 @@ def generate(
                 add_special_tokens=False,
             )  # fmt: skip
             encoded = {key: value.to(model.device) for key, value in encoded.items()}
-            output = model.generate(**encoded, **_generate_kwargs(decoding, tokenizer, end_id))
+            stop = _StopInAnswer(tokenizer, decoding.stop, encoded["input_ids"].shape[1])
+            kwargs = _generate_kwargs(decoding, tokenizer, end_id)
+            output = model.generate(**encoded, **kwargs, stopping_criteria=[stop])
             new = output[:, encoded["input_ids"].shape[1] :]  # (b·k, ≤ max_new_tokens)
             rows = [_generation(row, tokenizer, end_id, decoding.stop) for row in new]
             for position, index in enumerate(chosen):
@@ -202,11 +205,30 @@ def _generate_kwargs(decoding: Decoding, tokenizer: Any, end_id: int) -> dict[st
         "num_return_sequences": decoding.k,
         "repetition_penalty": decoding.repetition_penalty,
         "no_repeat_ngram_size": decoding.no_repeat_ngram_size,
-        "stop_strings": list(decoding.stop) or None,
-        "tokenizer": tokenizer,
         "pad_token_id": tokenizer.pad_token_id,
         "eos_token_id": end_id,
     }
+
+
+class _StopInAnswer(StoppingCriteria):
+    r"""Stop a row once a stop string occurs in its *answer*.
+
+    transformers' own ``stop_strings`` also match across the prompt's end: the prompt ends
+    with ``assistant\n`` and the answer's first token ``````` made ``\n``````` there, so every
+    answer stopped after its first token. This criterion decodes only the generated tokens
+    (the last :data:`WINDOW` of them, enough for any stop string of a few tokens).
+    """
+
+    WINDOW = 24
+
+    def __init__(self, tokenizer: Any, stops: Sequence[str], prompt_length: int) -> None:
+        self.tokenizer, self.stops, self.start = tokenizer, tuple(stops), prompt_length
+
+    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+        new = input_ids[:, self.start :]
+        window = self.tokenizer.batch_decode(new[:, -self.WINDOW :], skip_special_tokens=True)
+        done = [any(stop in text for stop in self.stops) for text in window]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
 def _generation(row: torch.Tensor, tokenizer: Any, end_id: int, stops: Sequence[str]) -> Generation:

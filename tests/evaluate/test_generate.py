@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from coursekit.data.corpus import load_splits, seed_dir
 from coursekit.data.prompts import prompt_text
@@ -110,3 +111,19 @@ def test_a_prompt_over_the_context_gets_an_empty_failed_answer(tiny, samples, mo
     short, long = sorted(range(2), key=lengths.__getitem__)
     assert not gens[short][0].over_context and gens[short][0].new_tokens >= 1
     assert gens[long][0].over_context and gens[long][0].text == "" and not gens[long][0].stopped
+
+
+def test_stop_strings_match_in_the_answer_only(tiny):
+    from coursekit.evaluate.generate import _StopInAnswer
+
+    _, tokenizer = tiny
+    prompt = tokenizer("<|im_start|>assistant\n", add_special_tokens=False)["input_ids"]
+
+    def done(answer: str) -> bool:
+        ids = prompt + tokenizer(answer, add_special_tokens=False)["input_ids"]
+        stop = _StopInAnswer(tokenizer, ("\n```",), len(prompt))
+        return bool(stop(torch.tensor([ids]), None)[0])
+
+    # the prompt's last "\n" and the answer's opening fence do not make a stop
+    assert not done("```") and not done("```rust\nfn t() {}")
+    assert done("```rust\nfn t() {}\n```")
