@@ -1,4 +1,4 @@
-"""The ``coursekit nano`` commands: ``build`` (reproduce the bundled model) and ``info``.
+"""The ``coursekit nano`` commands: ``build`` (reproduce the bundled model), ``instruct``, ``info``.
 
 ``coursekit nano build`` runs :func:`coursekit.recipes.nano_build.build_nano` on ``data/corpus``
 into ``data/models/qwen2.5-coder-nano`` with the default :class:`NanoConfig`; flags change
@@ -43,6 +43,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--warmup-steps", type=int, default=None, help="default: min(100, steps // 20)"
     )
     build.set_defaults(handler=_build)
+    instruct = sub.add_parser(
+        "instruct", help="full fine-tune of a pretrained nano on the training pairs (ChatML)"
+    )
+    instruct.add_argument("--base", default="nano", help="the pretrained model (name or dir)")
+    instruct.add_argument("--corpus", type=Path, default=default_corpus_dir())
+    instruct.add_argument("--out", type=Path, required=True, help="the model directory to write")
+    instruct.add_argument("--work", type=Path, default=None, help="default: .<name>.work")
+    instruct.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    for name in ("steps", "micro_batch_size", "warmup_steps", "seq_len", "seed"):
+        instruct.add_argument(f"--{name.replace('_', '-')}", type=int, default=None)
+    instruct.add_argument("--learning-rate", type=float, default=None)
+    instruct.set_defaults(handler=_instruct)
     info = sub.add_parser("info", help="print the bundled model's build report")
     info.add_argument("--model", type=Path, default=None)
     info.set_defaults(handler=_info)
@@ -63,6 +75,19 @@ def _build(args: argparse.Namespace) -> int:
         f"perplexity {e['perplexity']:.2f} (unigram {e['perplexity_unigram']:.2f}), "
         f"syntax rate {e['syntax_rate']:.0%}, {report['seconds']['total']} s"
     )
+    return 0
+
+
+def _instruct(args: argparse.Namespace) -> int:
+    from coursekit.loading import resolve_model
+    from coursekit.recipes.nano_instruct import InstructConfig, instruct_nano
+
+    names = ("steps", "micro_batch_size", "warmup_steps", "seq_len", "seed", "learning_rate")
+    given = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    config = dataclasses.replace(InstructConfig(), **given)
+    base = resolve_model(args.base)
+    instruct_nano(base, args.corpus, args.out, config=config, work_dir=args.work,
+                  resume=args.resume)  # fmt: skip
     return 0
 
 
