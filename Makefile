@@ -59,7 +59,7 @@ coverage-tools:
 test: $(STAMP) sandbox coverage-tools
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest --cov=coursekit --cov-report=term-missing --nbval-lax tests notebooks
+	$(PY) -m pytest --cov=coursekit --cov-report=term-missing --durations=15 --nbval-lax tests notebooks
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks

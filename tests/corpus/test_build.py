@@ -19,6 +19,11 @@ from coursekit.corpus.verify import is_self_contained, verify_samples
 from coursekit.data.corpus import Sample, load_splits
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crates"
+FRACTIONS = BuildConfig(
+    tokens=False, jobs=2, timeout_s=5, val_fraction=0.05, test_fraction=0.05, val_verified=0,
+    test_verified=0,
+)  # fmt: skip
+"""The fixture crates split by sample fractions (the verified goals off)."""
 
 
 @pytest.fixture(scope="module")
@@ -27,15 +32,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     report = build_corpus(
         discover_crates([FIXTURES]),
         out,
-        BuildConfig(
-            tokens=False,
-            jobs=2,
-            timeout_s=5,
-            val_fraction=0.05,
-            test_fraction=0.05,
-            val_verified=0,
-            test_verified=0,
-        ),
+        FRACTIONS,
     )
     return out, report
 
@@ -59,14 +56,7 @@ def test_build_is_reproducible(built: tuple[Path, dict], tmp_path: Path) -> None
     again = build_corpus(
         discover_crates([FIXTURES]),
         tmp_path,
-        BuildConfig(
-            tokens=False,
-            jobs=2,
-            val_fraction=0.05,
-            test_fraction=0.05,
-            val_verified=0,
-            test_verified=0,
-        ),
+        FRACTIONS,
     )
     assert again["samples"] == json.loads((out / "build.json").read_text())["samples"]
     for name in ("train.jsonl.gz", "val.jsonl.gz", "test.jsonl.gz", "manifest.txt"):
