@@ -36,11 +36,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add("--runs", type=int, default=3, help="runs of each test binary (stability)")
     add("--seed", type=int, default=0, help="seed of sampling and of the mutant samples")
     add("--sample", action="store_true", help="sample instead of greedy decoding")
+    # --repetition-penalty and --no-repeat-ngram-size default to the model's own
+    # generation_config.json (nano-instruct: no-repeat n-grams of 6, chosen on val)
     add("--reference", action="store_true", help="judge the corpus's reference tests instead")
     defaults = Decoding()
+    kinds = {"temperature": float, "top_p": float, "repetition_penalty": float}
     for name in _DECODING_FLAGS:
-        kind = type(getattr(defaults, name))
-        add(f"--{name.replace('_', '-')}", type=kind, default=getattr(defaults, name))
+        flag, default = f"--{name.replace('_', '-')}", getattr(defaults, name)
+        add(flag, type=kinds.get(name, int), default=default)
     command.set_defaults(handler=_eval)
 
 

@@ -101,10 +101,11 @@ class Decoding:
     """Softmax temperature when sampling."""
     top_p: float = 0.95
     """Nucleus sampling mass when sampling."""
-    repetition_penalty: float = 1.0
-    """CTRL's penalty on tokens already generated (1 = off; arXiv 1909.05858 §4.1)."""
-    no_repeat_ngram_size: int = 0
-    """Forbid repeating any n-gram of this size (0 = off)."""
+    repetition_penalty: float | None = None
+    """CTRL's penalty on tokens already generated (1 = off; arXiv 1909.05858 §4.1); None: the
+    model's own default (its ``generation_config.json``; off unless it sets one)."""
+    no_repeat_ngram_size: int | None = None
+    """Forbid repeating any n-gram of this size (0 = off); None: the model's own default."""
     stop: tuple[str, ...] = ("\n```",)
     """Strings that end an answer (kept in it): the end of the code block by default."""
     batch_size: int = 8
@@ -120,8 +121,16 @@ class Decoding:
             ("k", self.k == 1 or self.do_sample, "must be 1 for greedy decoding (set do_sample)"),
             ("temperature", 0 < self.temperature < math.inf, "must be > 0 and finite"),
             ("top_p", 0 < self.top_p <= 1, "must be in (0, 1]"),
-            ("repetition_penalty", 0 < self.repetition_penalty < math.inf, "must be > 0"),
-            ("no_repeat_ngram_size", self.no_repeat_ngram_size >= 0, "must be >= 0"),
+            (
+                "repetition_penalty",
+                self.repetition_penalty is None or 0 < self.repetition_penalty < math.inf,
+                "must be > 0",
+            ),
+            (
+                "no_repeat_ngram_size",
+                self.no_repeat_ngram_size is None or self.no_repeat_ngram_size >= 0,
+                "must be >= 0",
+            ),
             ("batch_size", self.batch_size >= 1, "must be >= 1"),
             ("stop", all(self.stop), "must not hold an empty string"),
         ]
@@ -198,13 +207,17 @@ def generate(
 
 def _generate_kwargs(decoding: Decoding, tokenizer: Any, end_id: int) -> dict[str, Any]:
     sampling = {"temperature": decoding.temperature, "top_p": decoding.top_p}
+    repetition = {
+        name: getattr(decoding, name)
+        for name in ("repetition_penalty", "no_repeat_ngram_size")
+        if getattr(decoding, name) is not None  # else the model's generation_config.json
+    }
     return {
+        **repetition,
         "max_new_tokens": decoding.max_new_tokens,
         "do_sample": decoding.do_sample,
         **(sampling if decoding.do_sample else {"temperature": None, "top_p": None, "top_k": None}),
         "num_return_sequences": decoding.k,
-        "repetition_penalty": decoding.repetition_penalty,
-        "no_repeat_ngram_size": decoding.no_repeat_ngram_size,
         "pad_token_id": tokenizer.pad_token_id,
         "eos_token_id": end_id,
     }

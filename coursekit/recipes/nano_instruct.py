@@ -60,6 +60,10 @@ class InstructConfig:
     """Tokens per row; pairs whose prompt fills it are dropped by the encoder."""
     eval_every: int = 100
     """Validation every this many steps."""
+    no_repeat_ngram_size: int = 6
+    """Written into the model's ``generation_config.json``, so that ``coursekit eval`` and
+    ``generate`` use it unless told otherwise: the best of 0/4/6/10 (and penalties) on the
+    validation split for the first instruct model (docs/nano.md); 0 writes none."""
     seed: int = 0
     """Seed of the data order."""
 
@@ -73,6 +77,7 @@ class InstructConfig:
             ("warmup_steps", 0 <= self.warmup_steps < self.steps, "must be in [0, steps)"),
             ("seq_len", self.seq_len >= 16, "must be >= 16"),
             ("eval_every", self.eval_every >= 0, "must be >= 0"),
+            ("no_repeat_ngram_size", self.no_repeat_ngram_size >= 0, "must be >= 0"),
         ]
         for name, ok, rule in rules:
             if not ok:
@@ -146,8 +151,17 @@ def instruct_nano(
             shutil.copy2(path, staging / path.name)
             (staging / path.name).chmod(0o644)
         write_json(staging / "build.json", report)
+        if config.no_repeat_ngram_size:
+            _set_generation(staging, no_repeat_ngram_size=config.no_repeat_ngram_size)
     log(f"nano instruct: wrote {out} in {report['seconds']} s (val loss {summary['val_loss']})")
     return report
+
+
+def _set_generation(model_dir: Path, **settings: Any) -> None:
+    """Add decoding defaults to a model directory's ``generation_config.json``."""
+    path = model_dir / "generation_config.json"
+    current = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    path.write_text(json.dumps({**current, **settings}, indent=2) + "\n", encoding="utf-8")
 
 
 def _record(model_dir: Path) -> dict[str, Any]:

@@ -127,3 +127,23 @@ def test_stop_strings_match_in_the_answer_only(tiny):
     # the prompt's last "\n" and the answer's opening fence do not make a stop
     assert not done("```") and not done("```rust\nfn t() {}")
     assert done("```rust\nfn t() {}\n```")
+
+
+def test_repetition_control_defaults_to_the_models_own_generation_config(samples):
+    model, tokenizer = load_model("nano"), load_tokenizer("nano")
+    prompts = [prompt_text(samples[0], tokenizer)]
+    budget = Decoding(max_new_tokens=24, stop=("\n```",))
+
+    def new_ids(decoding: Decoding) -> list[int]:
+        (gen,) = generate(model, tokenizer, prompts, decoding)[0]
+        return tokenizer(gen.text, add_special_tokens=False)["input_ids"]
+
+    plain = new_ids(budget)
+    model.generation_config.no_repeat_ngram_size = 1  # what a model directory may set
+    try:
+        blocked = new_ids(budget)
+        explicit_off = new_ids(Decoding(max_new_tokens=24, stop=("\n```",), no_repeat_ngram_size=0))
+    finally:
+        model.generation_config.no_repeat_ngram_size = 0
+    assert len(plain) != len(set(plain))  # nano repeats itself
+    assert blocked != plain and explicit_off == plain

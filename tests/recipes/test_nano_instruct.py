@@ -20,6 +20,8 @@ def test_instruct_writes_a_loadable_model_that_remembers_every_crate_it_saw(tiny
     (base / "build.json").write_text(json.dumps({"pretrained_crates": [["older", "1.0"]]}))
     config = InstructConfig(steps=2, warmup_steps=0, micro_batch_size=2, seq_len=256)
     report = instruct_nano(base, seed_dir(), tmp_path / "out", config=config, log=lambda _: None)
+    generation = json.loads((tmp_path / "out" / "generation_config.json").read_text())
+    assert generation["no_repeat_ngram_size"] == 6  # the decoding default chosen on val
     record = json.loads((tmp_path / "out" / "build.json").read_text())
     assert record == json.loads(json.dumps(report)) and record["summary"]["steps"] == 2
     train = {s.crate for s in load_splits(seed_dir())["train"]}
