@@ -40,7 +40,9 @@ def repo_root() -> Path:
 
 NANO = "qwen2.5-coder-nano"
 """Directory name of the bundled pretrained model under ``data/models/`` (alias ``nano``)."""
-ALIASES: dict[str, str] = {"nano": NANO}
+NANO_INSTRUCT = "qwen2.5-coder-nano-instruct"
+"""nano after the instruct stage (``coursekit nano instruct``; alias ``nano-instruct``)."""
+ALIASES: dict[str, str] = {"nano": NANO, "nano-instruct": NANO_INSTRUCT}
 """Short model names accepted by ``--model``."""
 DEFAULT_MODEL = "nano"
 """The model notebooks and the CLI use unless told otherwise."""

@@ -138,9 +138,9 @@ def instruct_nano(
     seen = {tuple(c) for c in base_record.get("pretrained_crates", [])} | tuned
     report = {
         "stage": "instruct",
-        "base": str(base),
+        "base": _shown(base),
         "base_build": {k: v for k, v in base_record.items() if k != "pretrained_crates"},
-        "corpus": str(corpus),
+        "corpus": _shown(corpus),
         "config": codec.to_dict(config),
         "summary": {k: summary.get(k) for k in ("steps", "val_loss", "tokens_per_s")},
         "seconds": round(time.perf_counter() - tick, 1),
@@ -162,6 +162,14 @@ def _set_generation(model_dir: Path, **settings: Any) -> None:
     path = model_dir / "generation_config.json"
     current = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     path.write_text(json.dumps({**current, **settings}, indent=2) + "\n", encoding="utf-8")
+
+
+def _shown(path: Path) -> str:
+    """Return ``path`` relative to the repository when inside it (a record without home dirs)."""
+    from coursekit.loading import repo_root
+
+    resolved, root = path.resolve(), repo_root()
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(path)
 
 
 def _record(model_dir: Path) -> dict[str, Any]:
