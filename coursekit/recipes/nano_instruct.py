@@ -44,8 +44,8 @@ class InstructConfig:
     """Settings of the instruct stage (a full fine-tune).
 
     Example:
-        >>> InstructConfig(steps=10).train_config().max_steps
-        10
+        >>> InstructConfig(steps=100).train_config().max_steps
+        100
     """
 
     steps: int = 600
