@@ -40,7 +40,7 @@ import math
 import os
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -199,6 +199,23 @@ def check_types(config: Any) -> None:
             except _Refused as error:
                 raise ValueError(str(error)) from None
             raise ValueError(f"{where} must be {coerced!r}, not {value!r}; pass the value itself")
+
+
+def check_rules(config: Any, rules: Iterable[tuple[str, bool, str]]) -> None:
+    """Raise for the first ``(field, ok, rule)`` of ``rules`` whose ``ok`` is False.
+
+    The value checks a config's ``__post_init__`` makes after :func:`check_types`.
+
+    Raises:
+        ValueError: "<Class>.<field> <rule> (got <value>)".
+
+    Example:
+        >>> check_rules(object(), [("x", True, "must be >= 0")])
+    """
+    for name, ok, rule in rules:
+        if not ok:
+            value = getattr(config, name)
+            raise ValueError(f"{type(config).__name__}.{name} {rule} (got {value!r})")
 
 
 def _conforms(value: Any, hint: Any) -> bool:

@@ -152,3 +152,14 @@ def test_method_sets_the_adapter_variant_and_base_storage():
     assert (spec.adapter.method, spec.adapter.base_quantization) == ("dora", "nf4")
     assert spec.adapter_config == spec.adapter
     assert RunSpec(method="full").adapter_config is None
+
+
+def test_check_rules_names_the_first_failing_field_and_its_value() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Box:
+        size: int = -1
+        name: str = "x"
+
+    codec.check_rules(Box(size=1), [("size", True, "must be >= 0")])
+    with pytest.raises(ValueError, match=r"^Box\.size must be >= 0 \(got -1\)$"):
+        codec.check_rules(Box(), [("size", False, "must be >= 0"), ("name", False, "unused")])

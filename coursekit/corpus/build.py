@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from coursekit.codec import to_dict
+from coursekit import codec
 from coursekit.corpus.dedup import deduplicate
 from coursekit.corpus.extract import extract_crate
 from coursekit.corpus.features import qwen_token_counter, sample_features
@@ -82,9 +82,7 @@ class BuildConfig:
             ("val_fraction", 0 <= self.val_fraction < 1, "must be in [0, 1)"),
             ("test_fraction", 0 <= self.test_fraction < 1, "must be in [0, 1)"),
         ]
-        for name, ok, rule in checks:
-            if not ok:
-                raise ValueError(f"BuildConfig.{name} {rule} (got {getattr(self, name)!r})")
+        codec.check_rules(self, checks)
 
 
 def build_corpus(
@@ -188,7 +186,7 @@ def finish_corpus(
             sum(s.verified for s in splits["val"]) >= config.val_verified
             and sum(s.verified for s in splits["test"]) >= config.test_verified
         ),
-        "config": to_dict(config),
+        "config": codec.to_dict(config),
     }
     write_json(out / "build.json", report)
     return report

@@ -134,9 +134,7 @@ class Decoding:
             ("batch_size", self.batch_size >= 1, "must be >= 1"),
             ("stop", all(self.stop), "must not hold an empty string"),
         ]
-        for name, ok, rule in rules:
-            if not ok:
-                raise ValueError(f"Decoding.{name} {rule} (got {getattr(self, name)!r})")
+        codec.check_rules(self, rules)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -90,9 +90,7 @@ class NanoConfig:
             ("weight_decay", self.weight_decay >= 0, "must be >= 0"),
             ("eval_every", self.eval_every >= 0, "must be >= 0"),
         ]  # fmt: skip
-        for name, ok, rule in rules:
-            if not ok:
-                raise ValueError(f"NanoConfig.{name} {rule} (got {getattr(self, name)!r})")
+        codec.check_rules(self, rules)
 
     def parameter_count(self) -> int:
         """Return N of the module docstring's equation (tied embeddings counted once).

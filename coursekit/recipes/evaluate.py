@@ -79,9 +79,7 @@ class EvalSpec:
             ("mutants", self.mutants >= 0, "must be >= 0"),
             ("runs", self.runs >= 1, "must be >= 1"),
         ]
-        for name, ok, rule in rules:
-            if not ok:
-                raise ValueError(f"EvalSpec.{name} {rule} (got {getattr(self, name)!r})")
+        codec.check_rules(self, rules)
 
 
 def functions(spec: EvalSpec) -> list[Sample]:

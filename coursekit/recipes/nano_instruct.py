@@ -79,9 +79,7 @@ class InstructConfig:
             ("eval_every", self.eval_every >= 0, "must be >= 0"),
             ("no_repeat_ngram_size", self.no_repeat_ngram_size >= 0, "must be >= 0"),
         ]
-        for name, ok, rule in rules:
-            if not ok:
-                raise ValueError(f"InstructConfig.{name} {rule} (got {getattr(self, name)!r})")
+        codec.check_rules(self, rules)
 
     def train_config(self) -> TrainConfig:
         """Return the trainer's settings for this stage."""

@@ -84,9 +84,7 @@ class TrainConfig:
                 f"TrainConfig needs exactly one of max_steps and epochs "
                 f"(got max_steps={self.max_steps}, epochs={self.epochs}): set one, the other None"
             )
-        for name, ok, rule in self._rules():
-            if not ok:
-                raise ValueError(f"TrainConfig.{name} {rule} (got {getattr(self, name)!r})")
+        codec.check_rules(self, self._rules())
 
     def _rules(self) -> list[tuple[str, bool, str]]:
         at_least = lambda name, low: (name, getattr(self, name) >= low, f"must be >= {low}")  # noqa: E731
