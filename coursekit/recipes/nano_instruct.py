@@ -159,7 +159,7 @@ def _set_generation(model_dir: Path, **settings: Any) -> None:
     """Add decoding defaults to a model directory's ``generation_config.json``."""
     path = model_dir / "generation_config.json"
     current = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    path.write_text(json.dumps({**current, **settings}, indent=2) + "\n", encoding="utf-8")
+    write_json(path, {**current, **settings})
 
 
 def _shown(path: Path) -> str:
