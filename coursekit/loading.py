@@ -39,11 +39,12 @@ def repo_root() -> Path:
 
 
 NANO = "qwen2.5-coder-nano"
-"""Directory name of the bundled pretrained model under ``data/models/`` (alias ``nano``)."""
-NANO_INSTRUCT = "qwen2.5-coder-nano-instruct"
-"""nano after the instruct stage (``coursekit nano instruct``; alias ``nano-instruct``)."""
-ALIASES: dict[str, str] = {"nano": NANO, "nano-instruct": NANO_INSTRUCT}
-"""Short model names accepted by ``--model``."""
+"""Directory name of the bundled default model under ``data/models/`` (alias ``nano``): the
+pretrained model after its instruct stage, as Qwen2.5-Coder-0.5B-Instruct is."""
+NANO_BASE = "qwen2.5-coder-nano-base"
+"""The pretrained model before the instruct stage (alias ``nano-base``)."""
+ALIASES: dict[str, str] = {"nano": NANO, "nano-instruct": NANO, "nano-base": NANO_BASE}
+"""Short model names accepted by ``--model`` (``nano-instruct`` is another name of ``nano``)."""
 DEFAULT_MODEL = "nano"
 """The model notebooks and the CLI use unless told otherwise."""
 
@@ -69,7 +70,7 @@ def resolve_model(name_or_path: str | os.PathLike[str]) -> str:
     ``"qwen2.5-coder-0.5b"`` (its hub id) are translated; anything else is returned as is.
 
     Raises:
-        CoursekitError: ``"nano"`` while ``data/models/qwen2.5-coder-nano`` is missing.
+        CoursekitError: ``"nano"`` or ``"nano-base"`` while its directory is missing.
     """
     name = ALIASES.get(os.fspath(name_or_path), os.fspath(name_or_path))
     if name == "tiny":
@@ -82,9 +83,9 @@ def resolve_model(name_or_path: str | os.PathLike[str]) -> str:
     bundled = bundled_models()
     if name in bundled:
         return str(bundled[name])
-    if name == NANO:
+    if name in (NANO, NANO_BASE):
         raise CoursekitError(
-            f"the bundled model {models_root() / NANO} is missing; restore it "
+            f"the bundled model {models_root() / name} is missing; restore it "
             "with `git checkout -- data/models` or rebuild it with `coursekit nano build`"
         )
     if name in PRESETS:

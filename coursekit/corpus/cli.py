@@ -78,6 +78,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     text.add_argument("--cache", type=Path, default=None)
     text.set_defaults(handler=_pretrain_text)
+    manifest = sub.add_parser(
+        "pretrain-manifest", help="pin every permissive Rust crate Debian ships (nano's text)"
+    )
+    manifest.add_argument("--out", type=Path, default=Path("data/corpus/pretrain-manifest.txt"))
+    manifest.add_argument("--suite", default="trixie", help="newer suite for the crates missing")
+    manifest.add_argument("--cache", type=Path, default=None)
+    manifest.set_defaults(handler=_pretrain_manifest)
 
 
 def _fetch(args: argparse.Namespace) -> int:
@@ -161,5 +168,18 @@ def _pretrain_text(args: argparse.Namespace) -> int:
 
     write = write_heldout_text if args.heldout else write_pretrain_text
     report = write(args.directory, args.out, cache_dir=args.cache)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _pretrain_manifest(args: argparse.Namespace) -> int:
+    from coursekit.corpus.pretrain_manifest import build_pretrain_manifest
+
+    report = build_pretrain_manifest(
+        args.out,
+        suite=args.suite,
+        cache_dir=args.cache,
+        log=lambda line: print(line, file=sys.stderr),
+    )
     print(json.dumps(report, indent=2))
     return 0

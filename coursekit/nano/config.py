@@ -61,6 +61,10 @@ class NanoConfig:
     """Rows of validation-crate text the loss curve's validation points use."""
     heldout_rows: int = 256
     """Rows of held-out text (seeded sample) the reported perplexity is measured on."""
+    precision: str = "fp32"
+    """Compute precision of the pretraining: fp32, or bf16 autocast (weights stay fp32)."""
+    pairs: bool = True
+    """Also pretrain on the training split's function → test pairs (as documents)."""
     seed: int = 0
     """Seed of the initialisation, the data order and the held-out sample."""
 
@@ -88,6 +92,7 @@ class NanoConfig:
             ("warmup_steps", 0 <= self.warmup_steps < self.steps,
              f"must be in [0, steps={self.steps})"),
             ("weight_decay", self.weight_decay >= 0, "must be >= 0"),
+            ("precision", self.precision in ("fp32", "bf16"), "must be 'fp32' or 'bf16'"),
             ("eval_every", self.eval_every >= 0, "must be >= 0"),
         ]  # fmt: skip
         codec.check_rules(self, rules)
@@ -142,6 +147,7 @@ class NanoConfig:
             weight_decay=self.weight_decay,
             seq_len=self.seq_len,
             packing=False,
+            precision=self.precision,
             seed=self.seed,
             eval_every=self.eval_every,
             save_every=max(1, self.steps // 8),

@@ -54,6 +54,39 @@ def perplexity(model: torch.nn.Module, rows: Sequence[EncodedExample], *, batch:
     return math.exp(total / count)
 
 
+def target_bytes(tokenizer: Any, rows: Sequence[EncodedExample]) -> int:
+    """Return the UTF-8 bytes of the text the targets of ``rows`` (tokens 2..s) decode to.
+
+    With it, perplexities of models with different tokenizers compare per byte:
+    bits per byte = log2(PPL) · n / bytes, n the number of targets.
+    """
+    decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=False)  # noqa: E731
+    return sum(len(decode(list(r.input_ids[1:])).encode("utf-8")) for r in rows)
+
+
+def heldout_bits_per_byte(
+    model_dir: Any, documents: Sequence[str], *, seq_len: int, count: int, seed: int
+) -> dict[str, float]:
+    """Return a model directory's perplexity and bits per byte on ``documents``.
+
+    The documents are encoded with the model's own tokenizer, cut into rows of ``seq_len``
+    and ``count`` rows are drawn with ``seed`` (:mod:`coursekit.nano.text`), so models with
+    different vocabularies are compared on the same text.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from coursekit.nano.text import rows, sample_rows, token_stream
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    picked = sample_rows(rows(token_stream(documents, tokenizer), seq_len), count, seed)
+    ppl = perplexity(model, picked)
+    size = target_bytes(tokenizer, picked)
+    n = len(picked) * (seq_len - 1)
+    return {"perplexity": ppl, "bits_per_byte": math.log2(ppl) * n / size, "bytes": size,
+            "targets": n}  # fmt: skip
+
+
 def unigram_perplexity(
     train_stream: Sequence[int], rows: Sequence[EncodedExample], vocab_size: int
 ) -> float:
@@ -129,11 +162,11 @@ def pick_signatures(samples: Sequence[Sample], count: int, seed: int) -> list[tu
     random.Random(seed).shuffle(pool)
     picked = []
     for sample in pool:
+        if len(picked) >= count:
+            break
         head = signature(sample.function) if parses(sample.function) else None
         if head is not None:
             picked.append((f"// {sample.crate}/{sample.path}\n{head}", sample.function))
-        if len(picked) == count:
-            break
     return picked
 
 

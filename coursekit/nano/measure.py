@@ -13,6 +13,7 @@ Guide: docs/nano.md.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from coursekit.nano.evaluate import (
     complete_signatures,
     perplexity,
     pick_signatures,
+    target_bytes,
     unigram_perplexity,
 )
 
@@ -52,12 +54,17 @@ def measure(
     model = load(work / "pretrain" / "model")
     prompts = pick_signatures([*splits["val"], *splits["test"]], signatures, config.seed)
     completions = complete_signatures(model, tokenizer, [p for p, _ in prompts])
+    ppl = perplexity(model, rows)
+    unigram = unigram_perplexity(data["train_stream"], rows, config.vocab_size)
+    per_byte = len(rows) * (config.seq_len - 1) / max(target_bytes(tokenizer, rows), 1)
     return {
         "heldout_rows": len(rows),
         "heldout_target_tokens": len(rows) * (config.seq_len - 1),
-        "perplexity": perplexity(model, rows),
+        "perplexity": ppl,
         "perplexity_initial": perplexity(load(work / "init"), rows),
-        "perplexity_unigram": unigram_perplexity(data["train_stream"], rows, config.vocab_size),
+        "perplexity_unigram": unigram,
+        "bits_per_byte": math.log2(ppl) * per_byte,
+        "bits_per_byte_unigram": math.log2(unigram) * per_byte,
         "syntax_rate": sum(c.parses for c in completions) / max(len(completions), 1),
         "closed_rate": sum(c.closed for c in completions) / max(len(completions), 1),
         "completions": [

@@ -5,8 +5,10 @@ The recipe behind ``coursekit nano build``; the components are in :mod:`courseki
 
 Stages (each timed; with ``resume`` the finished ones are reused from ``work_dir``):
 
-1. text: the training crates' source and the held-out (validation + test crates') source,
-   fetched from the manifest (:mod:`coursekit.corpus.pretrain_text`);
+1. text: the pretraining text and the held-out (validation + test crates') source, fetched
+   from the manifests (:mod:`coursekit.corpus.pretrain_text`): every permissive Debian crate
+   of ``<corpus>/pretrain-manifest.txt`` but the val/test crates (else the training crates),
+   then the training split's function → test pairs;
 2. tokenizer: byte-level BPE trained on the training text (:mod:`coursekit.nano.tokenizer`);
 3. encode: both texts tokenized and cut into rows of ``seq_len`` (:mod:`coursekit.nano.text`);
 4. pretrain: a freshly initialised ``Qwen2ForCausalLM`` trained with coursekit's own trainer
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from coursekit import codec
+from coursekit.corpus.manifest import read_manifest
 from coursekit.corpus.pretrain_text import read_documents, write_heldout_text, write_pretrain_text
 from coursekit.data.corpus import load_splits
 from coursekit.errors import CoursekitError
@@ -42,13 +45,24 @@ SIGNATURES = 20
 """Held-out function signatures completed for the syntax rate."""
 
 
-def _text_stage(corpus: Path, work: Path, resume: bool, cache_dir: Any) -> dict[str, Any]:
+PRETRAIN_MANIFEST = "pretrain-manifest.txt"
+"""In a corpus directory: the crates the pretraining text is drawn from, when present
+(:mod:`coursekit.corpus.pretrain_manifest`); otherwise the corpus's training crates."""
+
+
+def _text_stage(
+    corpus: Path, work: Path, config: NanoConfig, resume: bool, cache_dir: Any
+) -> dict[str, Any]:
     train, heldout = work / "pretrain.rs", work / "heldout.rs"
     if resume and train.is_file() and heldout.is_file():
         return {"reused": True}
+    manifest = corpus / PRETRAIN_MANIFEST if (corpus / PRETRAIN_MANIFEST).is_file() else None
     return {
-        "train": write_pretrain_text(corpus, train, cache_dir=cache_dir),
-        "heldout": write_heldout_text(corpus, heldout, cache_dir=cache_dir),
+        "source": str(manifest.name) if manifest else "training crates",
+        "train": write_pretrain_text(
+            corpus, train, cache_dir=cache_dir, manifest=manifest, pairs=config.pairs
+        ),
+        "heldout": write_heldout_text(corpus, heldout, cache_dir=cache_dir, manifest=manifest),
     }
 
 
@@ -103,6 +117,7 @@ def build_nano(
     work_dir: str | os.PathLike[str] | None = None,
     resume: bool = False,
     cache_dir: str | Path | None = None,
+    signatures: int = SIGNATURES,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Build the nano model from ``corpus_dir``'s manifest into ``out_dir``; return the report.
@@ -115,6 +130,7 @@ def build_nano(
             ``out_dir``; git ignores it).
         resume: reuse finished stages and continue the pretraining run from its checkpoint.
         cache_dir: the Debian crate cache.
+        signatures: held-out signatures completed for the syntax rate (0: none).
         log: receives one line per stage.
 
     Returns:
@@ -141,7 +157,7 @@ def build_nano(
         log(f"nano build: {name} done in {report['seconds'][name]} s")
         return result
 
-    report["text"] = stage("text", lambda: _text_stage(corpus, work, resume, cache_dir))
+    report["text"] = stage("text", lambda: _text_stage(corpus, work, config, resume, cache_dir))
     report["tokenizer"] = stage("tokenizer", lambda: _tokenizer_stage(work, config, resume))
     data = stage("encode", lambda: _encode(work, config))
     splits = load_splits(corpus)
@@ -149,10 +165,10 @@ def build_nano(
     report["data"] = {**{k: v for k, v in data.items() if isinstance(v, int)},
                       "licenses": dict(sorted(licenses.items()))}  # fmt: skip
     # The crates whose source the model saw: a corpus build keeps them out of val and test.
-    report["pretrained_crates"] = sorted({(s.crate, s.version) for s in splits["train"]})
+    report["pretrained_crates"] = _pretrained_crates(corpus, splits)
     report["pretrain"] = stage("pretrain", lambda: _pretrain_stage(work, config, data, resume))
     report["evaluation"] = stage(
-        "evaluate", lambda: measure(work, data, splits, config, SIGNATURES)
+        "evaluate", lambda: measure(work, data, splits, config, signatures)
     )
     report["seconds"]["total"] = round(sum(report["seconds"].values()), 1)
     _save(work, out, report)
@@ -183,6 +199,16 @@ def _encode(work: Path, config: NanoConfig) -> dict[str, Any]:
         "heldout_rows": sample_rows(heldout_rows, config.heldout_rows, config.seed),
         "train_stream": train_stream,
     }
+
+
+def _pretrained_crates(corpus: Path, splits: dict[str, Any]) -> list[tuple[str, str]]:
+    """Return (name, version) of every crate whose source or pairs the pretraining read."""
+    crates = {(s.crate, s.version) for s in splits["train"]}
+    if (corpus / PRETRAIN_MANIFEST).is_file():
+        held = {s.crate for split in ("val", "test") for s in splits[split]}
+        entries = read_manifest(corpus / PRETRAIN_MANIFEST)
+        crates |= {(e.crate, e.version) for e in entries if e.crate not in held}
+    return sorted(crates)
 
 
 def _check_work(work: Path, config: NanoConfig, resume: bool) -> None:

@@ -25,6 +25,7 @@ from coursekit.nano.config import NanoConfig
         ("warmup_steps", 2000, "warmup_steps must be in [0, steps=2000) (got 2000)"),
         ("learning_rate", 0.0, "learning_rate must be > 0"),
         ("weight_decay", -1.0, "weight_decay must be >= 0"),
+        ("precision", "fp16", "NanoConfig.precision must be 'fp32' or 'bf16' (got 'fp16')"),
     ],
 )
 def test_invalid_fields_are_named(field: str, value: object, message: str) -> None:

@@ -97,9 +97,14 @@ def test_cli_build_and_info(fixture_corpus: Path, tmp_path: Path, capsys) -> Non
     out = tmp_path / "m"
     args = ["nano", "build", "--corpus", str(fixture_corpus), "--out", str(out), "--steps", "2",
             "--hidden-size", "16", "--num-hidden-layers", "1", "--vocab-size", "300",
-            "--seq-len", "16", "--micro-batch-size", "2"]  # fmt: skip
+            "--seq-len", "16", "--micro-batch-size", "2", "--max-position-embeddings", "512",
+            "--instruct-steps", "2"]  # fmt: skip
     assert main(args) == 0
-    assert "perplexity" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "perplexity" in printed and "both stages in" in printed
+    assert main(["nano", "info", "--model", str(tmp_path / "m-instruct")]) == 0
+    tuned = json.loads(capsys.readouterr().out)
+    assert tuned["stage"] == "instruct" and tuned["summary"]["steps"] == 2
     assert main(["nano", "info", "--model", str(out)]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["pretrain"]["steps"] == 2 and "completions" not in info["evaluation"]
