@@ -75,7 +75,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name in ("steps", "micro_batch_size", "warmup_steps", "seq_len", "seed"):
         instruct.add_argument(f"--{name.replace('_', '-')}", type=int, default=None)
     instruct.add_argument("--learning-rate", type=float, default=None)
+    instruct.add_argument("--precision", choices=["fp32", "bf16"], default=None)
     instruct.set_defaults(handler=_instruct)
+    compare = sub.add_parser("compare", help="held-out bits per byte of models on one text")
+    compare.add_argument("models", nargs="+", help="model names or directories")
+    compare.add_argument("--text", type=Path, required=True, help="a build's heldout.rs")
+    compare.add_argument("--rows", type=int, default=256)
+    compare.add_argument("--seq-len", type=int, default=512)
+    compare.set_defaults(handler=_compare)
     info = sub.add_parser("info", help="print the bundled model's build report")
     info.add_argument("--model", type=Path, default=None)
     info.set_defaults(handler=_info)
@@ -102,7 +109,7 @@ def _build(args: argparse.Namespace) -> int:
     )
     if args.no_instruct:
         return 0
-    stage = InstructConfig()
+    stage = InstructConfig(precision=args.precision)
     if args.instruct_steps is not None:
         warm = min(stage.warmup_steps, args.instruct_steps // 10)
         stage = dataclasses.replace(stage, steps=args.instruct_steps, warmup_steps=warm)
@@ -143,12 +150,29 @@ def _instruct(args: argparse.Namespace) -> int:
     from coursekit.loading import resolve_model
     from coursekit.recipes.nano_instruct import InstructConfig, instruct_nano
 
-    names = ("steps", "micro_batch_size", "warmup_steps", "seq_len", "seed", "learning_rate")
+    names = ("steps", "micro_batch_size", "warmup_steps", "seq_len", "seed", "learning_rate",
+             "precision")  # fmt: skip
     given = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
     config = dataclasses.replace(InstructConfig(), **given)
     base = resolve_model(args.base)
     instruct_nano(base, args.corpus, args.out, config=config, work_dir=args.work,
                   resume=args.resume)  # fmt: skip
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from coursekit.corpus.pretrain_text import read_documents
+    from coursekit.loading import resolve_model
+    from coursekit.nano.evaluate import heldout_bits_per_byte
+
+    documents = list(read_documents(args.text))
+    print(f"{len(documents)} documents of {args.text}; {args.rows} rows of {args.seq_len} tokens")
+    for name in args.models:
+        row = heldout_bits_per_byte(
+            resolve_model(name), documents, seq_len=args.seq_len, count=args.rows, seed=0
+        )
+        print(f"{name}: perplexity {row['perplexity']:.2f}, {row['bits_per_byte']:.4f} bits/byte "
+              f"({row['targets']:,} targets, {row['bytes']:,} bytes)")  # fmt: skip
     return 0
 
 

@@ -64,6 +64,8 @@ class InstructConfig:
     """Written into the model's ``generation_config.json``, so that ``coursekit eval`` and
     ``generate`` use it unless told otherwise: the best of 0/4/6/10 (and penalties) on the
     validation split for the first instruct model (docs/nano.md); 0 writes none."""
+    precision: str = "fp32"
+    """Compute precision: fp32, or bf16 autocast (weights stay fp32)."""
     seed: int = 0
     """Seed of the data order."""
 
@@ -78,6 +80,7 @@ class InstructConfig:
             ("seq_len", self.seq_len >= 16, "must be >= 16"),
             ("eval_every", self.eval_every >= 0, "must be >= 0"),
             ("no_repeat_ngram_size", self.no_repeat_ngram_size >= 0, "must be >= 0"),
+            ("precision", self.precision in ("fp32", "bf16"), "must be 'fp32' or 'bf16'"),
         ]
         codec.check_rules(self, rules)
 
@@ -91,6 +94,7 @@ class InstructConfig:
             warmup_steps=self.warmup_steps,
             weight_decay=0.0,
             seq_len=self.seq_len,
+            precision=self.precision,
             seed=self.seed,
             eval_every=self.eval_every,
             save_every=max(1, self.steps // 6),

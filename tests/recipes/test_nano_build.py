@@ -110,3 +110,14 @@ def test_cli_build_and_info(fixture_corpus: Path, tmp_path: Path, capsys) -> Non
     assert info["pretrain"]["steps"] == 2 and "completions" not in info["evaluation"]
     assert main(["nano", "info", "--model", str(tmp_path)]) == 2
     assert "build.json does not exist" in capsys.readouterr().err
+
+
+def test_compare_agrees_with_the_builds_own_bits_per_byte(micro_build: tuple, capsys) -> None:
+    """Two code paths (the build's measure and `nano compare`) on the same rows agree."""
+    model, report, work, _ = micro_build
+    args = ["nano", "compare", str(model), "--text", str(work / "heldout.rs"),
+            "--rows", str(MICRO.heldout_rows), "--seq-len", str(MICRO.seq_len)]  # fmt: skip
+    assert main(args) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    bpb = float(line.split(", ")[1].split()[0])
+    assert bpb == pytest.approx(report["evaluation"]["bits_per_byte"], rel=1e-3)

@@ -52,7 +52,7 @@ def test_cli_runs_the_stage(tiny_dir, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("field", "value"),
     [("steps", 0), ("micro_batch_size", 0), ("learning_rate", 0.0), ("warmup_steps", 5),
-     ("seq_len", 8), ("eval_every", -1)],
+     ("seq_len", 8), ("eval_every", -1), ("precision", "fp16")],
 )  # fmt: skip
 def test_bad_settings_name_the_field(field, value):
     changes = {"steps": 5, "warmup_steps": 0, field: value}
