@@ -152,6 +152,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "coursekit.memory.cli",
     "coursekit.nano.cli",
     "coursekit.evaluate.cli",
+    "coursekit.recipes.ablate",
 )
 
 
