@@ -65,13 +65,15 @@ def _front(report: Mapping[str, Any]) -> list[str]:
     return [
         "---", "license: apache-2.0", "library_name: transformers", "pipeline_tag: text-generation",
         "tags: [qwen2, rust, code, coursekit]", "---", "",
-        "# Qwen2.5-Coder-nano", "",
+        "# Qwen2.5-Coder-nano-base", "",
         "A small `Qwen2ForCausalLM` pretrained from scratch on Rust source by `coursekit nano "
         "build`, bundled so that the course runs offline and on a CPU through exactly the code "
-        "path of Qwen2.5-Coder (`AutoModelForCausalLM` / `AutoTokenizer`). It is a teaching "
-        "model: it knows Rust's surface syntax and common idioms, not how to write correct "
-        "programs. Every number below was measured by the build that wrote this directory "
-        "(`build.json` holds them all).", "",
+        "path of Qwen2.5-Coder (`AutoModelForCausalLM` / `AutoTokenizer`). This is the "
+        "pretrained model (`nano-base`); the default model `nano` "
+        "(`data/models/qwen2.5-coder-nano`) is this one after the instruct stage. It is a "
+        "teaching model: it knows Rust's surface syntax and common idioms, not how to write "
+        "correct programs. Every number below was measured by the build that wrote this "
+        "directory (`build.json` holds them all).", "",
     ]  # fmt: skip
 
 
@@ -99,18 +101,29 @@ def _data(report: Mapping[str, Any]) -> list[str]:
     lines = ["## Data", ""]
     if "train" in text:
         train, held = text["train"], text["heldout"]
+        source = (
+            f"{train['crates']:,} permissively licensed Debian crates of "
+            "`data/corpus/pretrain-manifest.txt` less the corpus's validation and test crates"
+            if text.get("source") == "pretrain-manifest.txt"
+            else f"the corpus's {train['crates']} training crates"
+        )
+        pairs = (
+            f", then the training split's {train['pairs']:,} function → test pairs"
+            if train.get("pairs")
+            else ""
+        )
         lines += [
-            f"Pretraining: the `src/` Rust files of the corpus's {train['crates']} training "
-            f"crates ({train['files']:,} files after removing {train['duplicates']} duplicates, "
-            f"{train['bytes'] / 1e6:.1f} MB). Held out: the {held['crates']} validation and test "
+            f"Pretraining: the `src/` Rust files of {source} ({train['files']:,} files after "
+            f"removing {train['duplicates']} duplicates{pairs}; {train['bytes'] / 1e6:.1f} MB in "
+            "all). Held out: the {held['crates']} validation and test "
             f"crates ({held['files']:,} files, {held['bytes'] / 1e6:.1f} MB; {held['excluded']} "
             "files that also occur in training crates were dropped). No validation or test crate "
             "code is in the pretraining text.", "",
         ]  # fmt: skip
     lines += [
         f"Tokens: {data['train_tokens']:,} training, {data['heldout_tokens']:,} held out.", "",
-        "Licenses of the training crates (each crate's own, from its Cargo.toml; only "
-        "permissive licenses are in the corpus):", "",
+        "Licenses of the corpus's training crates (each crate's own, from its Cargo.toml; only "
+        "permissive licenses are in the corpus and the pretraining manifest):", "",
         "| license | crates |", "|---|---|",
         *[f"| {name} | {n} |" for name, n in sorted(data["licenses"].items(), key=lambda x: -x[1])],
         "",
@@ -128,12 +141,20 @@ def _training(report: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> l
         f"initialisation (seed {c['seed']}): {p['steps']:,} steps × {c['micro_batch_size']} rows "
         f"× {c['seq_len']} tokens = {p['target_tokens']:,} target tokens, AdamW (lr "
         f"{c['learning_rate']:g}, {c['warmup_steps']} warm-up steps, cosine decay, weight decay "
-        f"{c['weight_decay']:g}), fp32, in {p['train_seconds'] / 60:.1f} minutes of training.", "",
+        f"{c['weight_decay']:g}), {_precision(c)}, in {p['train_seconds'] / 60:.1f} minutes of "
+        "training.", "",
         "![loss curve](loss.png)", "",
         f"Validation loss: {c['eval_rows']} rows of held-out text.", "",
         "| step | train loss (mean since previous row) | validation loss |", "|---|---|---|",
         *table, "",
     ]  # fmt: skip
+
+
+def _precision(config: Mapping[str, Any]) -> str:
+    """Return how the pretraining computed (older reports have no precision: fp32)."""
+    if config.get("precision", "fp32") == "bf16":
+        return "bf16 autocast with fp32 weights"
+    return "fp32"
 
 
 def _evaluation(report: Mapping[str, Any]) -> list[str]:
@@ -155,17 +176,24 @@ def _evaluation(report: Mapping[str, Any]) -> list[str]:
         "## Evaluation", "",
         f"Held-out perplexity on {e['heldout_rows']} rows ({e['heldout_target_tokens']:,} "
         "next-token targets, a seeded sample of the validation and test crates' source):", "",
-        "| model | perplexity |", "|---|---|",
-        f"| Qwen2.5-Coder-nano | {e['perplexity']:.2f} |",
+        "| model | perplexity | bits per byte |", "|---|---|---|",
+        f"| Qwen2.5-Coder-nano-base | {e['perplexity']:.2f} | {_bpb(e, 'bits_per_byte')} |",
         f"| unigram baseline (training-text token frequencies, add-one) | "
-        f"{e['perplexity_unigram']:.2f} |",
-        f"| the same network at initialisation | {e['perplexity_initial']:.2f} |", "",
+        f"{e['perplexity_unigram']:.2f} | {_bpb(e, 'bits_per_byte_unigram')} |",
+        f"| the same network at initialisation | {e['perplexity_initial']:.2f} | |", "",
+        "Bits per byte = log2(perplexity) × targets / bytes of the text they decode to: it "
+        "compares models whose tokenizers differ.", "",
         f"Syntax: greedy completions of {n} held-out function signatures (192 new tokens at "
         f"most, cut where the body's braces balance) close the body in "
         f"{e['closed_rate']:.0%} and parse without a tree-sitter error in {e['syntax_rate']:.0%} "
         "of cases.", "",
         *examples,
     ]  # fmt: skip
+
+
+def _bpb(evaluation: Mapping[str, Any], key: str) -> str:
+    """Return a bits-per-byte entry (older reports have none)."""
+    return f"{evaluation[key]:.3f}" if key in evaluation else "—"
 
 
 def _reproduce(report: Mapping[str, Any]) -> list[str]:
@@ -181,8 +209,10 @@ def _reproduce(report: Mapping[str, Any]) -> list[str]:
     )
     return [
         "## Reproduce", "",
-        "```bash", "coursekit nano build            # data/corpus → data/models/qwen2.5-coder-nano",
+        "```bash",
+        "coursekit nano build   # data/corpus → data/models/qwen2.5-coder-nano-base, then the",
+        "                       # instruct stage → data/models/qwen2.5-coder-nano",
         "```", "",
-        f"This build took {seconds['total'] / 60:.1f} minutes ({stages}) on the machine it ran on "
-        f"({report['machine']}).{note}",
+        f"This pretraining build took {seconds['total'] / 60:.1f} minutes ({stages}) on the "
+        f"machine it ran on ({report['machine']}).{note}",
     ]  # fmt: skip

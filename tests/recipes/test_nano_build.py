@@ -43,7 +43,8 @@ def test_card_reports_the_measured_numbers(micro_build: tuple) -> None:
     out, report, _, _ = micro_build
     card = (out / "README.md").read_text()
     evaluation = report["evaluation"]
-    assert f"| Qwen2.5-Coder-nano | {evaluation['perplexity']:.2f} |" in card
+    row = f"| Qwen2.5-Coder-nano-base | {evaluation['perplexity']:.2f} | "
+    assert row + f"{evaluation['bits_per_byte']:.3f} |" in card
     assert f"{evaluation['perplexity_unigram']:.2f}" in card
     assert f"{report['pretrain']['parameters']:,}" in card
     assert "| MIT OR Apache-2.0 | 1 |" in card and "![loss curve](loss.png)" in card
