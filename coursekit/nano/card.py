@@ -115,7 +115,7 @@ def _data(report: Mapping[str, Any]) -> list[str]:
         lines += [
             f"Pretraining: the `src/` Rust files of {source} ({train['files']:,} files after "
             f"removing {train['duplicates']} duplicates{pairs}; {train['bytes'] / 1e6:.1f} MB in "
-            "all). Held out: the {held['crates']} validation and test "
+            f"all). Held out: the {held['crates']} validation and test "
             f"crates ({held['files']:,} files, {held['bytes'] / 1e6:.1f} MB; {held['excluded']} "
             "files that also occur in training crates were dropped). No validation or test crate "
             "code is in the pretraining text.", "",

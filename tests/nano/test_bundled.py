@@ -22,12 +22,17 @@ from coursekit.recipes.phase1_baseline import baseline_spec
 from coursekit.tokenizer import QWEN25_CHAT_TEMPLATE, QWEN25_SPECIAL_TOKENS
 
 NANO = repo_root() / "data" / "models" / "qwen2.5-coder-nano"
+BASE = repo_root() / "data" / "models" / "qwen2.5-coder-nano-base"
 
 
 def test_nano_is_the_bundled_default_and_fits_the_size_cap() -> None:
-    assert Path(resolve_model("nano")) == NANO
-    assert sum(p.stat().st_size for p in NANO.iterdir()) <= 25_000_000
+    assert Path(resolve_model("nano")) == NANO == Path(resolve_model("nano-instruct"))
+    assert Path(resolve_model("nano-base")) == BASE
+    for directory in (NANO, BASE):
+        assert sum(p.stat().st_size for p in directory.iterdir()) <= 40_000_000
     assert baseline_spec().model == "nano"
+    tuned = json.loads((NANO / "build.json").read_text())
+    assert tuned["stage"] == "instruct" and tuned["base"] == "data/models/qwen2.5-coder-nano-base"
 
 
 def test_loads_through_the_auto_classes_in_under_two_seconds() -> None:
@@ -36,11 +41,13 @@ def test_loads_through_the_auto_classes_in_under_two_seconds() -> None:
     model = AutoModelForCausalLM.from_pretrained(NANO)
     tokenizer = AutoTokenizer.from_pretrained(NANO)
     assert time.perf_counter() - tick < 2.0
-    assert type(model).__name__ == "Qwen2ForCausalLM" and len(tokenizer) == 8192
+    assert type(model).__name__ == "Qwen2ForCausalLM"
+    assert len(tokenizer) == model.config.vocab_size
 
 
-def test_has_qwen2_coders_architecture_and_tokenizer() -> None:
-    model = load_model("nano")
+@pytest.mark.parametrize("name", ["nano", "nano-base"])
+def test_has_qwen2_coders_architecture_and_tokenizer(name: str) -> None:
+    model = load_model(name)
     config = model.config
     assert (config.num_key_value_heads, config.tie_word_embeddings) == (2, True)
     assert config.rope_parameters["rope_theta"] == 1e6 and config.hidden_act == "silu"
@@ -50,20 +57,21 @@ def test_has_qwen2_coders_architecture_and_tokenizer() -> None:
     assert type(model.model.norm).__name__ == "Qwen2RMSNorm"
     params = sum(p.numel() for p in model.parameters())
     assert 3_000_000 <= params <= 8_000_000
-    tokenizer = load_tokenizer("nano")
+    tokenizer = load_tokenizer(name)
     assert tokenizer.chat_template == QWEN25_CHAT_TEMPLATE
+    vocab = config.vocab_size
     assert [tokenizer.convert_tokens_to_ids(t) for t in QWEN25_SPECIAL_TOKENS] == list(
-        range(8192 - 22, 8192)
+        range(vocab - 22, vocab)
     )
-    report = json.loads((NANO / "build.json").read_text())
+    report = json.loads((BASE / "build.json").read_text())
     assert report["pretrain"]["parameters"] == params
-    assert f"{params:,}" in (NANO / "README.md").read_text()
+    assert f"{params:,}" in (BASE / "README.md").read_text()
 
 
 @pytest.fixture(scope="module")
 def heldout() -> tuple:
     """Corpus text the model never trained on (validation + test crates), and training text."""
-    tokenizer = load_tokenizer("nano")
+    tokenizer = load_tokenizer("nano-base")
     splits = load_splits(repo_root() / "data" / "corpus")
     text = lambda samples: [f"{s.context}\n{s.function}\n{s.tests}" for s in samples]  # noqa: E731
     held = token_stream(text([*splits["val"], *splits["test"]]), tokenizer)
@@ -74,9 +82,9 @@ def heldout() -> tuple:
 def test_heldout_perplexity_is_far_below_the_unigram_baseline(heldout: tuple) -> None:
     """Falsifiable: a model that learnt only token frequencies would score the baseline."""
     _, picked, train = heldout
-    model = load_model("nano")
+    model = load_model("nano-base")
     model_ppl = perplexity(model, picked)
-    unigram_ppl = unigram_perplexity(train, picked, vocab_size=8192)
+    unigram_ppl = unigram_perplexity(train, picked, vocab_size=model.config.vocab_size)
     assert model_ppl < unigram_ppl / 5, (model_ppl, unigram_ppl)
 
 
