@@ -216,3 +216,48 @@ def _reproduce(report: Mapping[str, Any]) -> list[str]:
         f"This pretraining build took {seconds['total'] / 60:.1f} minutes ({stages}) on the "
         f"machine it ran on ({report['machine']}).{note}",
     ]  # fmt: skip
+
+
+def write_instruct_card(directory: Path, metrics: Path, report: Mapping[str, Any]) -> Path:
+    """Write the instruct model's ``README.md`` from its build report and run metrics.
+
+    Every number comes from ``report`` (``instruct_nano``'s ``build.json``) and the run's
+    ``metrics.jsonl``; the evaluation funnel's numbers are not the build's, so the card points
+    to docs/nano.md for them.
+    """
+    rows = read_metrics(metrics)
+    vals = [(int(r["step"]), r["val_loss"]) for r in rows if "val_loss" in r]
+    c, summary = report["config"], report["summary"]
+    curve = f"validation loss {vals[0][1]:.3f} → {vals[-1][1]:.3f}" if vals else "no validation"
+    decoding = (
+        f"`generation_config.json` sets `no_repeat_ngram_size: {c['no_repeat_ngram_size']}`, the "
+        "decoding chosen on the validation split (docs/nano.md); `coursekit eval` and "
+        "`coursekit.evaluate.generate` use it unless told otherwise."
+        if c.get("no_repeat_ngram_size")
+        else "No decoding defaults are set."
+    )
+    lines = [
+        "---", "license: apache-2.0", "library_name: transformers", "pipeline_tag: text-generation",
+        "tags: [qwen2, rust, code, coursekit]", "---", "",
+        "# Qwen2.5-Coder-nano", "",
+        f"The course's default model (`nano`): `{report['base']}` (`nano-base`) after an instruct "
+        f"stage, as Qwen2.5-Coder-0.5B-Instruct is its base after one. Every weight was "
+        f"fine-tuned for {summary['steps']} steps on the corpus's training split in the course's "
+        f"ChatML format ({c['micro_batch_size']} packed rows of {c['seq_len']} tokens per step, "
+        f"AdamW, lr {c['learning_rate']:g}, {c['warmup_steps']} warm-up steps, cosine decay, "
+        f"{_precision(c)}, loss on the answer only): {curve}, "
+        f"{report['seconds'] / 60:.1f} minutes.", "",
+        decoding, "",
+        f"`build.json` lists the {len(report['pretrained_crates']):,} crates the model saw "
+        "(pretraining and instruct stage); none is in the corpus's validation or test split. "
+        "What it scores on the evaluation funnel: docs/nano.md.", "",
+        "```bash",
+        "coursekit nano build   # both stages; or, from nano-base:",
+        f"coursekit nano instruct --base nano-base --out {report.get('out', 'DIR')}",
+        "```", "",
+        "Load it as `load_model(\"nano\")` or `--model nano`; the pretrained model is `nano-base`.",
+    ]  # fmt: skip
+    with atomic_open(directory / "README.md", "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    (directory / "README.md").chmod(0o644)
+    return directory / "README.md"

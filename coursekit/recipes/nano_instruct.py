@@ -34,6 +34,7 @@ from typing import Any
 from coursekit import codec
 from coursekit.data.corpus import load_splits
 from coursekit.io import atomic_directory, write_json
+from coursekit.nano.card import write_instruct_card
 from coursekit.recipes.finetune import finetune
 from coursekit.train.config import TrainConfig
 from coursekit.train.spec import RunSpec
@@ -143,6 +144,7 @@ def instruct_nano(
         "base": _shown(base),
         "base_build": {k: v for k, v in base_record.items() if k != "pretrained_crates"},
         "corpus": _shown(corpus),
+        "out": _shown(out),
         "config": codec.to_dict(config),
         "summary": {k: summary.get(k) for k in ("steps", "val_loss", "tokens_per_s")},
         "seconds": round(time.perf_counter() - tick, 1),
@@ -155,6 +157,7 @@ def instruct_nano(
         write_json(staging / "build.json", report)
         if config.no_repeat_ngram_size:
             _set_generation(staging, no_repeat_ngram_size=config.no_repeat_ngram_size)
+        write_instruct_card(staging, work / "metrics.jsonl", report)
     log(f"nano instruct: wrote {out} in {report['seconds']} s (val loss {summary['val_loss']})")
     return report
 

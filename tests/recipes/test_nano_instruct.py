@@ -26,6 +26,9 @@ def test_instruct_writes_a_loadable_model_that_remembers_every_crate_it_saw(tiny
     assert record == json.loads(json.dumps(report)) and record["summary"]["steps"] == 2
     train = {s.crate for s in load_splits(seed_dir())["train"]}
     assert {c for c, _ in record["pretrained_crates"]} == train | {"older"}
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "fine-tuned for 2 steps" in card and "`no_repeat_ngram_size: 6`" in card
+    assert f"lists the {len(record['pretrained_crates']):,} crates" in card
     tuned, original = load_model(tmp_path / "out"), load_model(base)
     changed = [
         name
