@@ -153,6 +153,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "coursekit.nano.cli",
     "coursekit.evaluate.cli",
     "coursekit.recipes.ablate",
+    "coursekit.recipes.bench.suite",
 )
 
 

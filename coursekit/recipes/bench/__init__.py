@@ -10,5 +10,8 @@ Modules:
     ``multi_adapter``: one joint multi-adapter run vs N separate runs, seconds per round.
     ``nano_vs_random``: the Phase 1 fine-tune from pretrained nano vs a random nano.
     ``nf4_memory``: NF4 storage of a Qwen2's linear weights vs bf16.
+    ``suite``, ``suite_report``, ``flops``, ``trl_peer``: ``coursekit bench``, engines
+    (coursekit, HF ``Trainer`` + peft, TRL ``SFTTrainer``) × methods × repeats, medians,
+    ratios and the achieved fraction of the fp32 matmul peak; ``bench.json``, ``bench.md``.
     ``train_throughput``: coursekit's loop vs HF ``Trainer`` + peft, target tokens/s.
 """

@@ -66,11 +66,17 @@ def val_loss(model: torch.nn.Module, val: list, pad_id: int) -> float:
 
 def run_coursekit(
     *, model: str = "tiny", data: str = "", steps: int = 12, batch_size: int = 4,
-    seq_len: int = 384, rank: int = 8, lr: float = 2e-3, seed: int = 0,
+    seq_len: int = 384, rank: int = 8, lr: float = 2e-3, seed: int = 0, method: str = "lora",
 ) -> dict[str, Any]:  # fmt: skip
-    """Fine-tune with coursekit's trainer (packing on); return tokens, seconds, val loss."""
+    """Fine-tune with coursekit's trainer (packing on); return tokens, seconds, val loss.
+
+    ``method`` is a run method of ``coursekit.adapters.run_methods()`` (``full`` trains every
+    weight). The result also holds the positions and model FLOPs trained on
+    (``coursekit.recipes.bench.flops.count_model_flops``).
+    """
     from coursekit.adapters import AdapterConfig, apply
     from coursekit.loading import load_model
+    from coursekit.recipes.bench.flops import count_model_flops
     from coursekit.train.config import TrainConfig
     from coursekit.train.run import prepare_output, seed_everything, train_run
     from coursekit.train.spec import RunSpec
@@ -78,6 +84,7 @@ def run_coursekit(
     tokenizer, train, val = encoded(model, data, seq_len)
     spec = RunSpec(
         model=model,
+        method=method,
         adapter=AdapterConfig(rank=rank, alpha=2 * rank, targets="qv"),
         train=TrainConfig(
             max_steps=steps, micro_batch_size=batch_size, learning_rate=lr,
@@ -87,29 +94,38 @@ def run_coursekit(
     with tempfile.TemporaryDirectory() as out:
         prepare_output(out, spec, resume=False)
         seed_everything(seed)
-        lora = apply(load_model(model), spec.adapter_config)
+        lora = load_model(model)
+        if spec.adapter_config is None:
+            lora.requires_grad_(True)
+        else:
+            lora = apply(lora, spec.adapter_config)
+        counter = count_model_flops(lora, seq_len)
         summary = train_run(lora, train, val, spec.train, out, pad_id=tokenizer.pad_token_id)
     return {
         "target_tokens": summary["target_tokens"],
         "train_seconds": summary["train_seconds"],
         "val_loss": val_loss(lora, val, tokenizer.pad_token_id),
+        **counter,
     }
 
 
 def run_hf(
     *, model: str = "tiny", data: str = "", steps: int = 12, batch_size: int = 4,
-    seq_len: int = 384, rank: int = 8, lr: float = 2e-3, seed: int = 0,
+    seq_len: int = 384, rank: int = 8, lr: float = 2e-3, seed: int = 0, method: str = "lora",
 ) -> dict[str, Any]:  # fmt: skip
-    """Fine-tune with HF ``Trainer`` + peft (padding); return tokens, seconds, val loss."""
-    from peft import LoraConfig, get_peft_model
+    """Fine-tune with HF ``Trainer`` + peft (padding); return tokens, seconds, val loss.
+
+    ``method`` is one of ``PEER_METHODS`` (``full``: no peft, every weight trained). The
+    result also holds the positions and model FLOPs trained on.
+    """
     from transformers import Trainer, TrainingArguments
 
-    from coursekit.loading import load_model
+    from coursekit.recipes.bench.flops import count_model_flops
 
     tokenizer, train, val = encoded(model, data, seq_len)
     torch.manual_seed(seed)
-    lora = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "v_proj"])
-    peft_model = get_peft_model(load_model(model), lora)
+    peft_model = peer_model(model, method, rank)
+    counter = count_model_flops(peft_model, seq_len)
     counted = {"target_tokens": 0}
 
     def collate(features):
@@ -142,23 +158,53 @@ def run_hf(
         "target_tokens": counted["target_tokens"],
         "train_seconds": metrics["train_runtime"],
         "val_loss": val_loss(peft_model, val, tokenizer.pad_token_id),
+        **counter,
     }
+
+
+PEER_METHODS: tuple[str, ...] = ("lora", "dora", "full")
+"""The run methods the peers (HF ``Trainer`` + peft, TRL) are benchmarked with."""
+
+
+def peer_model(model: str, method: str, rank: int) -> torch.nn.Module:
+    """Load ``model`` for a peer: peft LoRA or DoRA (alpha = 2 · rank, q/v), or all weights.
+
+    Raises:
+        ValueError: ``method`` is not one of ``PEER_METHODS``.
+    """
+    from peft import LoraConfig, get_peft_model
+
+    from coursekit.loading import load_model
+
+    if method not in PEER_METHODS:
+        raise ValueError(f"peer method must be one of {list(PEER_METHODS)} (got {method!r})")
+    base = load_model(model)
+    if method == "full":
+        return base.requires_grad_(True)
+    lora = LoraConfig(
+        r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "v_proj"],
+        use_dora=method == "dora",
+    )  # fmt: skip
+    return get_peft_model(base, lora)
 
 
 ENGINES = {"coursekit": run_coursekit, "hf": run_hf}
 """Engine name → its run function."""
 
 
-def measure_engine(engine: str, **settings: Any) -> dict[str, Any]:
+def measure_engine(
+    engine: str, *, engines: dict[str, Any] | None = None, **settings: Any
+) -> dict[str, Any]:
     """Run one engine and add tokens/s = target_tokens / train_seconds, peak RSS, wall time.
 
     Args:
-        engine: ``coursekit`` or ``hf``.
+        engine: ``coursekit`` or ``hf`` (or a key of ``engines``).
+        engines: engine name → run function (default ``ENGINES``).
         **settings: ``model``, ``data``, ``steps``, ``batch_size``, ``seq_len``, ``rank``,
-            ``lr``, ``seed`` (the run functions' keywords).
+            ``lr``, ``seed``, ``method`` (the run functions' keywords).
     """
     started = time.perf_counter()
-    result = ENGINES[engine](**settings)
+    result = (engines or ENGINES)[engine](**settings)
     result["tokens_per_s"] = result["target_tokens"] / result["train_seconds"]
     result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     result["wall_seconds"] = time.perf_counter() - started
