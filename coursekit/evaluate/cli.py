@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add("--seed", type=int, default=0, help="seed of sampling and of the mutant samples")
     add("--sample", action="store_true", help="sample instead of greedy decoding")
     # --repetition-penalty and --no-repeat-ngram-size default to the model's own
-    # generation_config.json (nano-instruct: no-repeat n-grams of 6, chosen on val)
+    # generation_config.json (nano: no-repeat n-grams of 6, chosen on val)
     add("--reference", action="store_true", help="judge the corpus's reference tests instead")
     defaults = Decoding()
     kinds = {"temperature": float, "top_p": float, "repetition_penalty": float}

@@ -16,7 +16,7 @@ tuned on, so corpus builds keep all of them out of val and test.
 Guide: docs/nano.md.
 
 Example:
-    >>> instruct_nano("data/models/qwen2.5-coder-nano", "data/corpus", "/tmp/nano-instruct",
+    >>> instruct_nano("data/models/qwen2.5-coder-nano-base", "data/corpus", "/tmp/nano-instruct",
     ...               config=InstructConfig(steps=20))  # doctest: +SKIP
 """
 
@@ -115,7 +115,7 @@ def instruct_nano(
     """Fine-tune every weight of ``base`` on the training pairs; write the model to ``out_dir``.
 
     Args:
-        base: the pretrained model directory (e.g. ``data/models/qwen2.5-coder-nano``).
+        base: the pretrained model directory (e.g. ``data/models/qwen2.5-coder-nano-base``).
         corpus_dir: a corpus directory; its train split is the data, val the loss curve.
         out_dir: the model directory to write (replaced atomically at the end).
         config: the stage's settings (defaults: :class:`InstructConfig`).
