@@ -35,6 +35,11 @@ from coursekit.corpus.pretrain_text import DOCUMENT_SEPARATOR, read_documents
 from coursekit.io import atomic_open, write_json
 from coursekit.nano.config import NanoConfig
 
+V1_SHAPE: dict[str, Any] = {
+    "hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4,
+    "intermediate_size": 768, "precision": "fp32",
+}  # fmt: skip
+"""The first nano's shape: the base the default sweep changes one thing of at a time."""
 VARIANTS: dict[str, dict[str, Any]] = {
     "v1 shape: 4 x 256, V 8192, seq 512, lr 2e-3": {},
     "vocabulary 4096": {"vocab_size": 4096},
@@ -122,7 +127,8 @@ def run_sweep(
         out_dir: one folder per variant (``result.json``, the model, the work directory).
         budget_seconds: pretraining seconds each variant gets (its steps follow the probe).
         variants: name → NanoConfig fields changed from ``base``.
-        base: the configuration the variants change (default :class:`NanoConfig`).
+        base: the configuration the variants change (default: :class:`NanoConfig` with
+            :data:`V1_SHAPE`, the base of the sweep in docs/nano.md).
         log: receives progress lines.
 
     Returns:
@@ -131,7 +137,7 @@ def run_sweep(
     """
     from coursekit.recipes.nano_build import build_nano
 
-    base = base or NanoConfig()
+    base = base or dataclasses.replace(NanoConfig(), **V1_SHAPE)
     text, out = Path(text_dir), Path(out_dir)
     rows = []
     for index, (name, changes) in enumerate(variants.items()):

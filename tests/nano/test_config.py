@@ -19,10 +19,10 @@ from coursekit.nano.config import NanoConfig
     [
         ("steps", 0, "NanoConfig.steps must be >= 1 (got 0)"),
         ("vocab_size", 200, "NanoConfig.vocab_size must be >= 279"),
-        ("hidden_size", 250, "must be a multiple of num_attention_heads=4 (got 250)"),
-        ("num_key_value_heads", 3, "num_attention_heads must be a multiple of num_key_value"),
+        ("hidden_size", 250, "must be a multiple of num_attention_heads=6 (got 250)"),
+        ("num_key_value_heads", 4, "num_attention_heads must be a multiple of num_key_value"),
         ("seq_len", 4096, "max_position_embeddings must be >= seq_len=4096"),
-        ("warmup_steps", 2000, "warmup_steps must be in [0, steps=2000) (got 2000)"),
+        ("warmup_steps", 2824, "warmup_steps must be in [0, steps=2824) (got 2824)"),
         ("learning_rate", 0.0, "learning_rate must be > 0"),
         ("weight_decay", -1.0, "weight_decay must be >= 0"),
         ("precision", "fp16", "NanoConfig.precision must be 'fp32' or 'bf16' (got 'fp16')"),
