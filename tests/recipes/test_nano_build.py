@@ -98,6 +98,7 @@ def test_cli_build_and_info(fixture_corpus: Path, tmp_path: Path, capsys) -> Non
     out = tmp_path / "m"
     args = ["nano", "build", "--corpus", str(fixture_corpus), "--out", str(out), "--steps", "2",
             "--hidden-size", "16", "--num-hidden-layers", "1", "--vocab-size", "300",
+            "--num-attention-heads", "2", "--intermediate-size", "32",
             "--seq-len", "16", "--micro-batch-size", "2", "--max-position-embeddings", "512",
             "--instruct-steps", "2"]  # fmt: skip
     assert main(args) == 0

@@ -107,8 +107,8 @@ def test_short_run_measures_everything_and_saves(tmp_path, tiny_dir):
     assert [r["step"] for r in result.history if "val_loss" in r] == [0, 2, 3]
     assert metrics["val_loss_start"] == result.history[0]["val_loss"]
     assert math.isclose(metrics["val_perplexity"], math.exp(metrics["val_loss_end"]))
-    # nano: rank 8 on q (256→256) and v (256→128) in 4 layers: 4·8·(256+256 + 256+128) = 28,672.
-    assert metrics["trainable_parameters"] == 28672
+    # nano: rank 8 on q (384→384) and v (384→128) in 2 layers: 2·8·(384+384 + 384+128) = 20,480.
+    assert metrics["trainable_parameters"] == 20480
     assert metrics["total_parameters"] > metrics["trainable_parameters"]
     assert metrics["tokens_per_second"] > 0 and metrics["wall_seconds"] >= metrics["train_seconds"]
     assert metrics["peak_memory_bytes"] > 0
@@ -134,7 +134,9 @@ def test_fine_tuning_lowers_validation_loss(tmp_path, tiny_dir):
     # validation split. It fails if the loop does not learn (a wrong sign, a frozen adapter,
     # labels on the prompt). On the random tiny model the drop is small (≈0.1 nats), so the
     # margin asked for is 0.02 nats: 5x the eval noise of a 1-step LR change we observed.
-    spec = baseline_spec(steps=16, eval_every=16, lr=1e-2, seq_len=256)
+    # On nano-base: the default nano already had 600 full steps on this split (its instruct
+    # stage), and 16 LoRA steps at this rate raise its loss (2.006 against 1.959, measured).
+    spec = baseline_spec(model="nano-base", steps=16, eval_every=16, lr=1e-2, seq_len=256)
     metrics = run_baseline(spec, tmp_path, generate=0).metrics
     assert metrics["val_loss_end"] < metrics["val_loss_start"] - 0.02
 
