@@ -118,7 +118,23 @@ def rust_packages(cache: Path, suite: str) -> list[str]:
         >>> len(rust_packages(cache, "trixie"))  # doctest: +SKIP
         3070
     """
-    options = update(cache, suite)
+    return _source_packages(update(cache, suite))
+
+
+def machine_rust_packages() -> list[str]:
+    """Return the sorted ``librust-*-dev`` packages of the machine's own apt suite.
+
+    Feature packages are left out, as in :func:`rust_packages`.
+
+    Example:
+        >>> machine_rust_packages()[:1]  # doctest: +SKIP
+        ['librust-abomonation-dev']
+    """
+    return _source_packages([])
+
+
+def _source_packages(options: list[str]) -> list[str]:
+    """List ``apt-cache pkgnames librust-`` under ``options``, keeping ``-dev`` without ``+``."""
     names = _run(["apt-cache", *options, "pkgnames", "librust-"]).stdout.split()
     return sorted(n for n in names if n.endswith("-dev") and "+" not in n)
 
@@ -134,8 +150,7 @@ def new_rust_packages(cache: Path, suite: str) -> list[str]:
         >>> new_rust_packages(cache, "trixie")[:1]  # doctest: +SKIP
         ['librust-abi-stable-dev']
     """
-    own = _run(["apt-cache", "pkgnames", "librust-"]).stdout.split()
-    known = {crate_key(n) for n in own if n.endswith("-dev")}
+    known = {crate_key(n) for n in machine_rust_packages()}
     return [p for p in rust_packages(cache, suite) if crate_key(p) not in known]
 
 

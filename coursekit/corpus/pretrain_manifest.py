@@ -42,10 +42,9 @@ def debian_rust_packages(cache: Path, suite: str = DEFAULT_SUITE) -> list[str]:
 
     Feature packages (``+`` in the name) hold no source and are left out.
     """
-    from coursekit.corpus.debian_suite import _run, new_rust_packages
+    from coursekit.corpus.debian_suite import machine_rust_packages, new_rust_packages
 
-    own = _run(["apt-cache", "pkgnames", "librust-"]).stdout.split()
-    packages = sorted(n for n in own if n.endswith("-dev") and "+" not in n)
+    packages = machine_rust_packages()
     return (
         packages + [f"{p}@{suite}" for p in new_rust_packages(cache, suite)] if suite else packages
     )
