@@ -131,16 +131,30 @@ def _instruct_out(base_out: Path) -> Path:
     return base_out.with_name(f"{base_out.name}-instruct")
 
 
+def _need_file(path: Path, flag: str, expected: str) -> None:
+    """Raise a one-line error unless ``path`` is a file (``flag`` takes ``expected``)."""
+    from coursekit.errors import CoursekitError
+
+    if not path.is_file():
+        raise CoursekitError(
+            f"{flag}: {path} is not a file; pass {expected} (written by `coursekit nano build`)"
+        )
+
+
 def _sweep(args: argparse.Namespace) -> int:
+    from coursekit.io import atomic_open
     from coursekit.recipes.nano_sweep import run_sweep, sample_documents
 
     text = args.text
+    for name in ("pretrain.rs", "heldout.rs"):
+        _need_file(text / name, "--text", "a folder holding a build's pretrain.rs and heldout.rs")
     if args.fraction < 1.0:
         text = args.out / "text"
         text.mkdir(parents=True, exist_ok=True)
         if not (text / "heldout.rs").is_file():
             sample_documents(args.text / "pretrain.rs", text / "pretrain.rs", args.fraction, 0)
-            (text / "heldout.rs").write_bytes((args.text / "heldout.rs").read_bytes())
+            with atomic_open(text / "heldout.rs", "wb") as copy:
+                copy.write((args.text / "heldout.rs").read_bytes())
     run_sweep(args.corpus, text, args.out, budget_seconds=args.budget)
     print((args.out / "table.md").read_text(encoding="utf-8"))
     return 0
@@ -165,6 +179,7 @@ def _compare(args: argparse.Namespace) -> int:
     from coursekit.loading import resolve_model
     from coursekit.nano.evaluate import heldout_bits_per_byte
 
+    _need_file(args.text, "--text", "a build's heldout.rs")
     documents = list(read_documents(args.text))
     print(f"{len(documents)} documents of {args.text}; {args.rows} rows of {args.seq_len} tokens")
     for name in args.models:

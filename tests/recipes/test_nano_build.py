@@ -123,3 +123,18 @@ def test_compare_agrees_with_the_builds_own_bits_per_byte(micro_build: tuple, ca
     line = capsys.readouterr().out.splitlines()[-1]
     bpb = float(line.split(", ")[1].split()[0])
     assert bpb == pytest.approx(report["evaluation"]["bits_per_byte"], rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("args", "culprit"),
+    [
+        (["nano", "compare", "nano", "--text", "{tmp}/missing.rs"], "missing.rs is not a file"),
+        (["nano", "sweep", "--corpus", "{tmp}", "--out", "{tmp}/out", "--text", "{tmp}"],
+         "pretrain.rs is not a file"),
+    ],
+)  # fmt: skip
+def test_a_missing_text_is_one_line_before_any_work(tmp_path: Path, capsys, args, culprit) -> None:
+    assert main([a.format(tmp=tmp_path) for a in args]) == 2
+    err = capsys.readouterr().err
+    assert culprit in err and "--text" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
