@@ -120,6 +120,7 @@ def _hint(inputs: dict[str, Any], y: Tensor) -> str:
             (x @ W.T + b) * (m / W.norm(dim=1)),
         ),
         ("s multiplies B·A inside the norm too", x @ W.T * (m / (W0 + B @ A).norm(dim=1)) + b),
+        ("m rescales each output row of the direction (W₀ + s·B·A)x / ‖W₀ + s·B·A‖", x @ W.T + b),
     ]
     if W.shape[0] == W.shape[1]:
         wrong = x @ W.T * (m / W.norm(dim=0)) + b

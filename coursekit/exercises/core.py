@@ -76,6 +76,12 @@ def lr_worked_example(suggest_lr: Suggester) -> None:
     _curve_failure(suggest_lr, [1e-3, 1e-2, 1e-1, 1.0], [3.0, 2.9, 1.0, 0.9], "worked example")
 
 
+def lr_uneven_grid(suggest_lr: Suggester) -> None:
+    """A grid with uneven steps in ln lr: the steepest fall per ln lr, not per point."""
+    lrs, losses = [1e-4, 1e-3, 1.1e-3, 1e-1], [3.0, 2.0, 1.9, 1.0]
+    _curve_failure(suggest_lr, lrs, losses, "an uneven grid")
+
+
 _CURVES = st.lists(
     st.tuples(st.integers(-70, 10), st.integers(0, 100)),
     min_size=2,
@@ -92,7 +98,9 @@ def _curve(points: list[tuple[int, int]]) -> tuple[list[float], list[float]]:
 def lr_random_curves(suggest_lr: Suggester) -> None:
     """Hypothesis: on any curve the answer is a steepest point (non-geometric grids too)."""
     found = counterexample(
-        _CURVES, lambda points: _steepest_problem(suggest_lr, *_curve(points)) is not None
+        _CURVES,
+        lambda points: _steepest_problem(suggest_lr, *_curve(points)) is not None,
+        examples=100,
     )
     if found is not None:
         _curve_failure(suggest_lr, *_curve(found), "steepest on random curves")
@@ -232,6 +240,7 @@ CHECKS: MappingProxyType[str, tuple[Check, ...]] = MappingProxyType(
     {
         "C.lr_suggester": (
             ("worked example", lr_worked_example),
+            ("an uneven grid", lr_uneven_grid),
             ("steepest on random curves", lr_random_curves),
             ("a single point", lr_single_point),
             ("inputs left unchanged", lr_inputs_unchanged),
