@@ -52,12 +52,12 @@ def _steepest_problem(suggest_lr: Suggester, lrs: list[float], losses: list[floa
     if isinstance(yours, bool) or not isinstance(yours, int | float):
         return f"returns a {type(yours).__name__}, expected a float"
     if len(lrs) == 1:
-        ok = math.isclose(yours, lrs[0], rel_tol=1e-9)
+        ok = math.isclose(yours, lrs[0], rel_tol=1e-6)
         return None if ok else f"returns {number(yours)}, expected {number(lrs[0])}"
     slopes = _slopes(lrs, losses)
     best = min(slopes)
-    matches = [i for i, lr in enumerate(lrs[:-1]) if math.isclose(yours, lr, rel_tol=1e-9)]
-    if not matches and not any(math.isclose(yours, lr, rel_tol=1e-9) for lr in lrs):
+    matches = [i for i, lr in enumerate(lrs[:-1]) if math.isclose(yours, lr, rel_tol=1e-6)]
+    if not matches and not any(math.isclose(yours, lr, rel_tol=1e-6) for lr in lrs):
         return f"returns {number(yours)}, which is not one of the learning rates given"
     if any(slopes[i] <= best + 1e-9 * max(1.0, abs(best)) for i in matches):
         return None
