@@ -178,3 +178,15 @@ def test_new_on_a_non_empty_directory_is_one_line_and_exit_2(fresh, capsys):
 def test_new_refuses_a_bad_tier_list(tmp_path, capsys):
     assert main(["workspace", "new", str(tmp_path / "w"), "--name", "ada", "--tiers", "A"]) == 2
     assert "have no Advanced tier: add one of E, F, G, H" in capsys.readouterr().err
+
+
+def test_new_and_release_commands(tmp_path, solutions, capsys):
+    argv = ["workspace", "new", str(tmp_path / "w"), "--name", "bo", "--tiers", "c,h"]
+    assert main([*argv, "--notebooks", str(solutions)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"workspace for bo (tiers C, H) written to {tmp_path / 'w'}"
+    )
+    assert (tmp_path / "w" / "enhancements" / "h_curriculum.py").is_file()
+    assert main(["workspace", "release", str(solutions), str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert [Path(line).name for line in printed] == sorted(p.name for p in solutions.iterdir())
