@@ -264,8 +264,13 @@ def encode_split(samples: Sequence[Sample], tokenizer: Any, seq_len: int) -> lis
     return [e for e in encoded if e is not None and e.target_tokens > 0]
 
 
-def _subset(samples: list[Sample], limit: int, seed: int) -> list[Sample]:
-    """Return at most ``limit`` samples: all of them, or a seeded sample in file order."""
+def subset(samples: list[Sample], limit: int, seed: int) -> list[Sample]:
+    """Return at most ``limit`` samples: all of them, or a seeded sample in file order.
+
+    Example:
+        >>> [s for s in subset(list("abcdef"), 3, seed=0)]
+        ['b', 'd', 'e']
+    """
     if len(samples) <= limit:
         return samples
     keep = sorted(random.Random(seed).sample(range(len(samples)), limit))
@@ -353,7 +358,7 @@ def run_baseline(
     splits = load_splits(data)
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(spec.model)
     train, val = (
-        encode_split(_subset(splits[name], limit, seed), tokenizer, seq_len)
+        encode_split(subset(splits[name], limit, seed), tokenizer, seq_len)
         for name, limit in (("train", max_train_examples), ("val", max_val_examples))
     )
     if not train or not val:
