@@ -164,8 +164,9 @@ class MultiStep:
         self.clip(self.config.max_grad_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.steps, self.target_tokens = self.steps + 1, self.target_tokens + n_targets * (
-            self.adapters
+        self.steps, self.target_tokens = (
+            self.steps + 1,
+            self.target_tokens + n_targets * (self.adapters),
         )
         self.train_seconds += time.perf_counter() - tick
 

@@ -7,7 +7,8 @@ per-sample position ids, which transformers turns into a block-diagonal causal m
 loss on completion tokens only (``completion_only_loss``). The LoRA (peft, rank, alpha =
 2 · rank, q/v), the ``TrainingArguments`` (``peer_arguments``: optimizer, budget, seed), the
 counters and the validation loss are ``run_hf``'s. Under the samples budget TRL packs the
-budget's N samples into bins (best-fit decreasing reorders them) and reads the bins in order. TRL's loss also computes its logged token accuracy and entropy: that is
+budget's N samples into bins (best-fit decreasing reorders them) and reads the bins in order.
+TRL's loss also computes its logged token accuracy and entropy: that is
 part of its step as shipped.
 """
 
