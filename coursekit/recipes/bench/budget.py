@@ -115,7 +115,8 @@ class OnePassRows(RowSampler):
 
     Example:
         >>> from coursekit.data.prompts import EncodedExample
-        >>> examples = [EncodedExample("a", (1, 2, 3), (-100, 2, 3))] * 3
+        >>> one = EncodedExample(sample_id="a", input_ids=(1, 2, 3), labels=(-100, 2, 3))
+        >>> examples = [one] * 3
         >>> rows = OnePassRows(examples, seq_len=6, packing=True)
         >>> len(rows.take(4)), rows.steps(4)
         (2, 1)
