@@ -243,13 +243,13 @@ def profile_coursekit(*, profile_steps: int = 3, **settings: Any) -> dict[str, A
     modules = [(m, labels[n]) for n, m in run.model.named_modules() if n in labels]
     modules.append((run.loss_module, "lm_head"))
     run.step()  # warm-up: allocations, thread pool, first-call caches
-    with scopes(modules, run.optimizer_calls):
-        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
-            started = time.perf_counter()
-            for _ in range(profile_steps):
-                run.step()
-            wall = time.perf_counter() - started
-        seconds = group_events(prof.events(), settings.get("rank", 8))
+    profiler = profile(activities=[ProfilerActivity.CPU], record_shapes=True)
+    with scopes(modules, run.optimizer_calls), profiler as prof:
+        started = time.perf_counter()
+        for _ in range(profile_steps):
+            run.step()
+        wall = time.perf_counter() - started
+    seconds = group_events(prof.events(), settings.get("rank", 8))
     seconds["other"] = max(0.0, wall - sum(v for k, v in seconds.items() if k != "other"))
     groups = {g: {"seconds": seconds[g] / profile_steps, "fraction": seconds[g] / wall}
               for g in GROUPS}  # fmt: skip

@@ -41,7 +41,7 @@ lengths = st.lists(st.integers(2, 9), min_size=1, max_size=12)
 
 @given(lengths, st.integers(1, 4))
 def test_one_pass_trains_every_example_once_in_order(sizes, per_step):
-    examples = [example(list(range(1, n + 1)) + [i + 100]) for i, n in enumerate(sizes)]
+    examples = [example([*range(1, n + 1), i + 100]) for i, n in enumerate(sizes)]
     rows = OnePassRows(examples, seq_len=10, packing=True)
     seen = []
     for _ in range(rows.steps(per_step)):

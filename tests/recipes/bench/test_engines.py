@@ -1,4 +1,4 @@
-"""The engines of ``coursekit bench`` on tiny: budgets, samples fed, methods, the shared peer helper.
+"""The engines of ``coursekit bench`` on tiny: budgets, samples fed, methods, peer helpers.
 
 No timing assertions: each run is checked for what it was fed and for consistent numbers.
 """

@@ -59,9 +59,9 @@ def test_backward_ops_follow_their_forward_scope():
     base, adapter = torch.nn.Linear(16, 8), torch.nn.Linear(16, 2, bias=False)
     base.requires_grad_(False)
     x = torch.randn(3, 5, 16)
-    with scopes([(base, "base"), (adapter, "adapter@base")]):
-        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
-            (base(x).sum() + adapter(x).sum()).backward()
+    profiler = profile(activities=[ProfilerActivity.CPU], record_shapes=True)
+    with scopes([(base, "base"), (adapter, "adapter@base")]), profiler as prof:
+        (base(x).sum() + adapter(x).sum()).backward()
     seconds = group_events(prof.events(), rank=2)
     assert seconds["base_matmuls"] > 0 and seconds["adapter_matmuls"] > 0
     names = [e.name for e in prof.events()]
