@@ -5,8 +5,8 @@ Two budgets:
 - **steps**: every engine runs that many optimizer steps of its own micro-batches over the
   whole training split. A packing engine (coursekit, TRL) holds more samples per step than a
   padding one (HF ``Trainer``), so it also sees more data.
-- **samples**: every engine trains once on the same N samples: the training split's encoded
-  examples (those that fit ``seq_len``) shuffled once with the seed, the first N, handed to
+- **samples**: every engine trains once on the same N samples: the training split shuffled
+  once with the seed, the first N that have a target token within ``seq_len``, handed to
   every engine in that order. coursekit packs them next-fit in that order (``OnePassRows``),
   HF ``Trainer`` reads them sequentially, TRL packs them best-fit-decreasing (its packing
   reorders them into bins) and reads the bins sequentially. One epoch each, so the last
@@ -56,9 +56,6 @@ class Data:
 def shuffled_prefix(examples: Sequence[Any], n: int | None, seed: int, what: str) -> list[Any]:
     """Return the first ``n`` of ``examples`` after one seeded shuffle (all of them for None).
 
-    Raises:
-        CoursekitError: ``n`` is more than there are examples.
-
     Example:
         >>> shuffled_prefix(range(10), 3, 0, "x") == shuffled_prefix(range(10), 3, 0, "x")
         True
@@ -67,21 +64,44 @@ def shuffled_prefix(examples: Sequence[Any], n: int | None, seed: int, what: str
     """
     order = list(range(len(examples)))
     random.Random(f"coursekit-bench:{what}:{seed}").shuffle(order)
-    if n is None:
-        n = len(order)
-    if n > len(order):
-        raise CoursekitError(
-            f"bench: {n} {what} samples asked for, but the split has {len(order)} that fit "
-            f"seq_len; lower --{'samples' if what == 'train' else 'val-samples'} or raise --seq-len"
-        )
-    return [examples[i] for i in order[:n]]
+    return [examples[i] for i in order[: len(order) if n is None else n]]
+
+
+def first_fitting(
+    samples: Sequence[Any], n: int, *, seed: int, tokenizer: Any, seq_len: int, what: str
+) -> list[EncodedExample]:
+    """Encode ``samples`` in one seeded shuffled order until ``n`` have a target within seq_len.
+
+    Only the samples visited are tokenized (``encode_example``, what the token cache stores),
+    so a run holds N encoded examples, not the whole split.
+
+    Raises:
+        CoursekitError: fewer than ``n`` samples fit; the message names the flag to change.
+    """
+    from coursekit.data.prompts import encode_example
+
+    kept: list[EncodedExample] = []
+    for sample in shuffled_prefix(samples, None, seed, what):
+        example = encode_example(sample, tokenizer, seq_len)
+        if example is not None and example.target_tokens > 0:
+            kept.append(example)
+            if len(kept) == n:
+                return kept
+    flag = "--samples" if what == "train" else "--val-samples"
+    raise CoursekitError(
+        f"bench: {flag} {n}, but only {len(kept)} {what} samples fit seq_len={seq_len}; "
+        f"lower {flag} or raise --seq-len"
+    )
 
 
 def load_data(
     *, model: str, data: str, seq_len: int, seed: int, samples: int | None = None,
     val_samples: int | None = None,
 ) -> Data:  # fmt: skip
-    """Encode the split through the token cache and apply the budget.
+    """Encode the split and apply the budget.
+
+    Under the samples budget (and for ``val_samples``) only the chosen samples are encoded
+    (``first_fitting``); otherwise the whole split, through the token cache.
 
     Args:
         model: a model name or directory (its tokenizer is used).
@@ -97,14 +117,14 @@ def load_data(
 
     tokenizer = load_tokenizer(model)
     splits = load_splits(Path(data) if data else seed_dir())
-    cache = TokenCache()
-    train = cache.encode(splits["train"], tokenizer, seq_len)
-    val = cache.encode(splits["val"], tokenizer, seq_len)
-    if samples is not None:
-        train = shuffled_prefix(train, samples, seed, "train")
-    if val_samples is not None:
-        val = shuffled_prefix(val, val_samples, seed, "val")
-    return Data(tokenizer=tokenizer, train=train, val=val, one_pass=samples is not None)
+    cache, chosen = TokenCache(), {"train": samples, "val": val_samples}
+    encoded = {
+        what: cache.encode(splits[what], tokenizer, seq_len) if n is None else first_fitting(
+            splits[what], n, seed=seed, tokenizer=tokenizer, seq_len=seq_len, what=what)
+        for what, n in chosen.items()
+    }  # fmt: skip
+    return Data(tokenizer=tokenizer, train=encoded["train"], val=encoded["val"],
+                one_pass=samples is not None)  # fmt: skip
 
 
 class OnePassRows(RowSampler):

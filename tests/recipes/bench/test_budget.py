@@ -15,6 +15,8 @@ from coursekit.recipes.bench.budget import (
     OnePassRows,
     budget_digest,
     digest,
+    first_fitting,
+    load_data,
     row_samples,
     set_digest,
     shuffled_prefix,
@@ -27,13 +29,27 @@ def example(tokens: list[int]) -> EncodedExample:
                           labels=(-100, *tokens[1:]))  # fmt: skip
 
 
-def test_the_prefix_is_seeded_and_a_too_large_budget_names_the_flag():
+def test_the_prefix_is_seeded():
     items = list(range(20))
     assert shuffled_prefix(items, 5, 1, "train") == shuffled_prefix(items, 5, 1, "train")
     assert shuffled_prefix(items, 5, 1, "train") != shuffled_prefix(items, 5, 2, "train")
-    assert shuffled_prefix(items, 20, 1, "train")[:5] == shuffled_prefix(items, 5, 1, "train")
-    with pytest.raises(CoursekitError, match=r"21 train samples .* has 20 .*lower --samples"):
-        shuffled_prefix(items, 21, 1, "train")
+    assert shuffled_prefix(items, None, 1, "train")[:5] == shuffled_prefix(items, 5, 1, "train")
+
+
+def test_the_budget_encodes_the_first_fitting_samples_and_names_the_flag_when_short(tiny_dir):
+    from coursekit.data.corpus import load_splits, seed_dir
+    from coursekit.loading import load_tokenizer
+
+    tokenizer, train = load_tokenizer(tiny_dir), load_splits(seed_dir())["train"]
+    every = load_data(model=str(tiny_dir), data=str(seed_dir()), seq_len=256, seed=3)
+    chosen = load_data(model=str(tiny_dir), data=str(seed_dir()), seq_len=256, seed=3,
+                       samples=4, val_samples=2)  # fmt: skip
+    assert chosen.one_pass and not every.one_pass and len(chosen.val) == 2
+    assert len(chosen.train) == 4 and set(chosen.train) <= set(every.train)
+    again = first_fitting(train, 4, seed=3, tokenizer=tokenizer, seq_len=256, what="train")
+    assert again == chosen.train
+    with pytest.raises(CoursekitError, match=r"--samples 4, but only [0-3] train samples fit"):
+        first_fitting(train[:3], 4, seed=3, tokenizer=tokenizer, seq_len=256, what="train")
 
 
 lengths = st.lists(st.integers(2, 9), min_size=1, max_size=12)
