@@ -221,7 +221,7 @@ def test_report_files_hold_every_run_the_medians_and_the_ratios(tmp_path, tiny_d
     assert "| coursekit | 300.0 (300.0–300.0) | 1 (1–1) | 5 (5–5) |" in markdown
     assert "2.00 (2.00–2.00)×" in markdown and "Skipped" in markdown
     assert "1 optimizer steps per engine" in markdown
-    assert "Samples fed differ between engines or repeats: " in markdown  # trl's digest d2
+    assert "Samples fed differ between engines or repeats (under the steps" in markdown  # trl: d2
     assert saved["methods"]["qlora"]["fed"]["same_set"] is True
 
 

@@ -76,7 +76,8 @@ def fed_line(fed: dict[str, Any] | None) -> list[str]:
         return ["", f"Samples fed: the same {counts} distinct samples for every engine and "
                 f"repeat (digest {digest})."]  # fmt: skip
     parts = [f"{e} {r['distinct_samples']} distinct ({r['samples_digest']})" for e, r in rows]
-    return ["", "Samples fed differ between engines or repeats: " + ", ".join(parts) + "."]
+    return ["", "Samples fed differ between engines or repeats (under the steps budget each "
+            "engine draws its own): " + ", ".join(parts) + "."]  # fmt: skip
 
 
 PROFILE_NAMES: dict[str, str] = {
