@@ -25,6 +25,7 @@ from coursekit.recipes.bench.flops import (
     matmul_shapes,
     train_flops_per_token,
 )
+from coursekit.recipes.bench.profile import GROUPS
 from coursekit.recipes.bench.suite import (
     BenchConfig,
     config_from_args,
@@ -44,7 +45,12 @@ from coursekit.tiny import tiny_qwen2_config
         ("engines", ("coursekit", "jax"), "BenchConfig.engines must be distinct values of"),
         ("engines", ("hf", "hf"), "BenchConfig.engines must be distinct values of"),
         ("engines", (), "BenchConfig.engines must be a non-empty tuple (got ())"),
-        ("engines", ["hf"], "BenchConfig.engines must be a non-empty tuple (got ['hf'])"),
+        ("engines", ["hf"], "BenchConfig.engines must be ('hf',), not ['hf']"),
+        ("steps", None, "BenchConfig needs exactly one of steps and samples"),
+        ("samples", 0, "BenchConfig needs exactly one of steps and samples"),
+        ("adapters", 0, "BenchConfig.adapters must be >= 1 (got 0)"),
+        ("profile_steps", 0, "BenchConfig.profile_steps must be >= 1 (got 0)"),
+        ("val_samples", 0, "BenchConfig.val_samples must be >= 1 (got 0)"),
         ("methods", ("lora", "magic"), "BenchConfig.methods must be distinct values of"),
         ("steps", 0, "BenchConfig.steps must be >= 1 (got 0)"),
         ("repeats", -1, "BenchConfig.repeats must be >= 1 (got -1)"),
@@ -105,10 +111,19 @@ def test_no_peer_means_no_ratio():
 
 
 def test_derived_numbers():
-    run = {"train_seconds": 2.0, "model_flops": 8e9, "tokens_per_s": 5.0}
-    result = derive(run, steps=4, peak_flops=1e10)
+    run = {"train_seconds": 2.0, "model_flops": 8e9, "tokens_per_s": 5.0, "steps": 4}
+    result = derive(run, peak_flops=1e10)
     assert result["step_seconds"] == 0.5 and result["achieved_flops"] == 4e9
     assert result["flop_fraction"] == pytest.approx(0.4)
+    assert result["tokens_per_s_per_adapter"] == 5.0
+
+
+def test_a_samples_budget_replaces_the_steps_and_reaches_every_engine():
+    config = BenchConfig(steps=None, samples=160, val_samples=64, methods=("lora", "multi"))
+    assert config.settings("lora")["samples"] == 160 and config.settings("lora")["steps"] is None
+    planned, skipped = jobs(config)
+    assert ("multi", "hf") in skipped and ("multi", "trl") in skipped
+    assert {e for _, m, e in planned if m == "multi"} == {"coursekit"}
 
 
 def qwen2(layers, heads, kv_divisor, head_dim, ff, vocab):
@@ -176,10 +191,17 @@ def test_the_counter_sees_training_forwards_only(tiny_dir):
 
 def fake_runner(job):
     """A run's result without training: numbers from the engine's name and the settings."""
+    if "profile_steps" in job:
+        groups = {g: {"seconds": 0.01, "fraction": 1 / len(GROUPS)} for g in GROUPS}
+        return {"steps": job["profile_steps"], "step_seconds": 0.08, "groups": groups}
     speed = {"coursekit": 300.0, "hf": 100.0, "trl": 150.0}[job["engine"]]
-    return {"target_tokens": 30 * job["steps"], "train_seconds": 30 * job["steps"] / speed,
-            "tokens_per_s": speed, "val_loss": 2.5, "peak_rss_bytes": 2**30,
-            "positions": 64, "model_flops": 1e9, "wall_seconds": 1.0}  # fmt: skip
+    adapters = job["adapters"] if job["method"] == "multi" else 1
+    steps = job["steps"] or job["samples"]
+    return {"target_tokens": 30 * steps, "train_seconds": 30 * steps / speed, "steps": steps,
+            "tokens_per_s": speed, "val_loss": 2.5, "peak_rss_bytes": 2**30, "positions": 64,
+            "model_flops": 1e9, "wall_seconds": 1.0, "adapters": adapters,
+            "samples": 5 * adapters, "distinct_samples": 5,
+            "samples_digest": "d1" if job["engine"] != "trl" else "d2"}  # fmt: skip
 
 
 def test_report_files_hold_every_run_the_medians_and_the_ratios(tmp_path, tiny_dir):
@@ -196,8 +218,29 @@ def test_report_files_hold_every_run_the_medians_and_the_ratios(tmp_path, tiny_d
     assert saved["machine"]["cpu_model"] and len(saved["machine"]["load_after"]) == 3
     markdown = (tmp_path / "out" / "bench.md").read_text()
     assert markdown == format_markdown({k: v for k, v in report.items() if k != "files"})
-    assert "| coursekit | 300.0 (300.0–300.0) |" in markdown
+    assert "| coursekit | 300.0 (300.0–300.0) | 1 (1–1) | 5 (5–5) |" in markdown
     assert "2.00 (2.00–2.00)×" in markdown and "Skipped" in markdown
+    assert "1 optimizer steps per engine" in markdown
+    assert "Samples fed differ between engines or repeats (under the steps" in markdown  # trl: d2
+    assert saved["methods"]["qlora"]["fed"]["same_set"] is True
+
+
+def test_samples_budget_multi_adapter_and_profile_reach_the_report(tmp_path):
+    config = BenchConfig(engines=("coursekit", "hf"), methods=("lora", "multi"), steps=None,
+                         samples=4, val_samples=2, adapters=3, repeats=1, batch_size=1,
+                         seq_len=8, peak_seconds=0.001, profile=True, profile_steps=2)  # fmt: skip
+    lines = []
+    report = run_bench(config, tmp_path, runner=fake_runner, log=lines.append)
+    assert sum("profiled" in line for line in lines) == 2
+    multi = report["methods"]["multi"]
+    assert multi["summary"]["coursekit"]["tokens_per_s_per_adapter"]["median"] == 100.0
+    assert multi["profile"]["steps"] == 2 and set(multi["profile"]["groups"]) == set(GROUPS)
+    markdown = (tmp_path / "bench.md").read_text()
+    assert "one pass over the same 4 training samples per engine, validated on 2" in markdown
+    assert "per adapter 100.0 (100.0–100.0)" in markdown
+    assert "Samples fed: the same 5 distinct samples for every engine and repeat" in markdown
+    assert "| optimizer step + gradient clipping | 0.0100 | 12.5 |" in markdown
+    assert "Equal samples:" in markdown
 
 
 def test_a_missing_peer_package_stops_the_run_before_it_starts(tmp_path, monkeypatch):
@@ -215,14 +258,22 @@ def test_cli_flags_build_the_config_and_bad_values_exit_2(tmp_path, capsys):
     config = config_from_args(args)
     assert config.engines == ("coursekit", "hf") and config.methods == ("lora", "dora")
     assert config.steps == 2 and config.repeats == BenchConfig().repeats
+    assert not config.profile
+    flags = ["--samples", "160", "--val-samples", "64", "--profile", "--adapters", "2"]
+    config = config_from_args(build_parser().parse_args(["bench", "--output", "x", *flags]))
+    assert (config.steps, config.samples, config.val_samples) == (None, 160, 64)
+    assert config.profile and config.adapters == 2
+    assert main(["bench", "--output", str(tmp_path), "--steps", "3", "--samples", "4"]) == 2
+    assert "exactly one of steps and samples" in capsys.readouterr().err
     assert main(["bench", "--output", str(tmp_path), "--repeats", "0"]) == 2
     assert "coursekit bench: error: BenchConfig.repeats must be >= 1" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_every_engine_runs_once_in_its_own_process(tmp_path, tiny_dir):
-    config = BenchConfig(data=str(seed_dir()), steps=1, repeats=1, batch_size=1, seq_len=256,
-                         rank=2, threads=1, peak_seconds=0.01)  # fmt: skip
+    config = BenchConfig(data=str(seed_dir()), steps=None, samples=1, val_samples=2, repeats=1,
+                         batch_size=1, seq_len=256, rank=2, threads=1, peak_seconds=0.01,
+                         profile=True, profile_steps=1)  # fmt: skip
     report = run_bench(config, tmp_path, log=lambda line: None)
     lora = report["methods"]["lora"]
     assert set(lora["summary"]) == {"coursekit", "hf", "trl"}
@@ -232,5 +283,6 @@ def test_every_engine_runs_once_in_its_own_process(tmp_path, tiny_dir):
         assert run["model_flops"] >= run["positions"] * train_flops_per_token(
             tiny_qwen2_config(), 1
         )
-        assert run["flop_fraction"] > 0
+        assert run["flop_fraction"] > 0 and run["samples"] == 1
+    assert lora["fed"]["same_set"] and set(lora["profile"]["groups"]) == set(GROUPS)
     assert set(report["files"]) == {"bench.json", "bench.md"}

@@ -22,11 +22,9 @@ Guide: docs/benchmarks.md ("coursekit bench").
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -35,26 +33,17 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-import coursekit
+from coursekit import codec
 from coursekit.errors import CoursekitError
-from coursekit.recipes.bench.train_throughput import (
-    ENGINES,
-    PEER_METHODS,
-    measure_engine,
-    parse_result,
-    result_line,
-)
-from coursekit.recipes.bench.trl_peer import TRL_VERSION, run_trl
+from coursekit.recipes.bench.child import PEER_PACKAGES, SUITE_ENGINES, run_child
+from coursekit.recipes.bench.coursekit_engine import BENCH_METHODS
+from coursekit.recipes.bench.train_throughput import PEER_METHODS
 
-SUITE_ENGINES: dict[str, Callable[..., dict[str, Any]]] = {**ENGINES, "trl": run_trl}
-"""Engine name → its run function (``coursekit``, ``hf``, ``trl``)."""
-PEER_PACKAGES: dict[str, str] = {"trl": f"trl=={TRL_VERSION}"}
-"""Engines whose package is optional (a dev pin), checked before anything runs → the pin."""
 BASELINE = "coursekit"
 """The engine the peers are compared with; every other engine is a peer."""
 METRICS: tuple[str, ...] = (
-    "tokens_per_s", "step_seconds", "peak_rss_bytes", "val_loss", "achieved_flops",
-    "flop_fraction",
+    "tokens_per_s", "tokens_per_s_per_adapter", "step_seconds", "steps", "samples",
+    "peak_rss_bytes", "val_loss", "achieved_flops", "flop_fraction",
 )  # fmt: skip
 """The per-run numbers summarized over repeats."""
 
@@ -70,9 +59,14 @@ class BenchConfig:
     engines: tuple[str, ...] = ("coursekit", "hf", "trl")
     """Engines of ``SUITE_ENGINES`` to run."""
     methods: tuple[str, ...] = ("lora",)
-    """Run methods (``coursekit.adapters.run_methods()``); peers run ``PEER_METHODS`` only."""
-    steps: int = 12
-    """Optimizer steps per run (the equal budget)."""
+    """Run methods (``coursekit.adapters.run_methods()``, and ``qat``, ``multi`` for coursekit);
+    peers run ``PEER_METHODS`` only."""
+    steps: int | None = 12
+    """The steps budget: optimizer steps per run; None under the samples budget."""
+    samples: int | None = None
+    """The samples budget: every engine trains once on the same N samples (``budget.py``)."""
+    val_samples: int | None = None
+    """Validate on this many samples of the shuffled validation split (None: all of it)."""
     batch_size: int = 4
     """Micro-batch size in rows."""
     seq_len: int = 384
@@ -82,36 +76,49 @@ class BenchConfig:
     lr: float = 2e-3
     """Constant learning rate."""
     seed: int = 0
-    """Seed of every run."""
+    """Seed of every run and of the budget's shuffle."""
+    adapters: int = 4
+    """N, the adapters of the ``multi`` method's joint run."""
     repeats: int = 3
     """Runs per (method, engine); medians and ranges are taken over them."""
     threads: int = 2
     """torch intra-op threads of every child and of the matmul peak probe."""
     peak_seconds: float = 0.25
     """Seconds per shape of the ``torch.mm`` peak probe."""
+    profile: bool = False
+    """Also profile ``profile_steps`` coursekit steps per method (``profile.py``), untimed."""
+    profile_steps: int = 3
+    """Steps profiled per method (after one warm-up step)."""
 
     def __post_init__(self) -> None:
         """Validate every field; errors name the field, the value and the rule."""
         from coursekit.adapters import run_methods
 
+        codec.check_types(self)
         _check_choices("engines", self.engines, tuple(SUITE_ENGINES))
-        _check_choices("methods", self.methods, run_methods())
-        for name in ("steps", "batch_size", "seq_len", "rank", "repeats", "threads"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"BenchConfig.{name} must be >= 1 (got {getattr(self, name)})")
-        for name in ("lr", "peak_seconds"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"BenchConfig.{name} must be > 0 (got {getattr(self, name)})")
+        _check_choices("methods", self.methods, (*run_methods(), *BENCH_METHODS))
+        if (self.steps is None) == (self.samples is None):
+            raise ValueError(
+                f"BenchConfig needs exactly one of steps and samples (got steps={self.steps}, "
+                f"samples={self.samples}): set one, the other None"
+            )
+        counts = ("steps", "samples", "val_samples", "batch_size", "seq_len", "rank",
+                  "adapters", "repeats", "threads", "profile_steps")  # fmt: skip
+        at_least_one = [(n, getattr(self, n) is None or getattr(self, n) >= 1, "must be >= 1")
+                        for n in counts]  # fmt: skip
+        positive = [(n, getattr(self, n) > 0, "must be > 0") for n in ("lr", "peak_seconds")]
+        codec.check_rules(self, at_least_one + positive)
 
     def settings(self, method: str) -> dict[str, Any]:
         """Return the run functions' keywords for ``method``."""
-        keys = ("model", "data", "steps", "batch_size", "seq_len", "rank", "lr", "seed")
+        keys = ("model", "data", "steps", "samples", "val_samples", "batch_size", "seq_len",
+                "rank", "lr", "seed", "adapters")  # fmt: skip
         return {**{k: getattr(self, k) for k in keys}, "method": method}
 
 
 def _check_choices(name: str, values: tuple[str, ...], allowed: Sequence[str]) -> None:
     """Raise unless ``values`` is a non-empty tuple of distinct members of ``allowed``."""
-    if not isinstance(values, tuple) or not values:
+    if not values:
         raise ValueError(f"BenchConfig.{name} must be a non-empty tuple (got {values!r})")
     unknown = [v for v in values if v not in allowed]
     if unknown or len(set(values)) != len(values):
@@ -157,10 +164,17 @@ def summarize(values: Iterable[float]) -> dict[str, float]:
             "n": len(values)}  # fmt: skip
 
 
-def derive(result: dict[str, Any], steps: int, peak_flops: float) -> dict[str, Any]:
-    """Add step seconds, achieved FLOP/s (model FLOPs / train seconds) and its peak fraction."""
+def derive(result: dict[str, Any], peak_flops: float) -> dict[str, Any]:
+    """Add seconds per step, tokens/s per adapter, achieved FLOP/s and its peak fraction.
+
+    Example:
+        >>> run = {"train_seconds": 2.0, "steps": 4, "model_flops": 8e9, "tokens_per_s": 6.0}
+        >>> derive({**run, "adapters": 3}, peak_flops=1e10)["tokens_per_s_per_adapter"]
+        2.0
+    """
     achieved = result["model_flops"] / result["train_seconds"]
-    return {**result, "step_seconds": result["train_seconds"] / steps,
+    return {**result, "step_seconds": result["train_seconds"] / result["steps"],
+            "tokens_per_s_per_adapter": result["tokens_per_s"] / result.get("adapters", 1),
             "achieved_flops": achieved, "flop_fraction": achieved / peak_flops}  # fmt: skip
 
 
@@ -206,35 +220,6 @@ def describe_machine() -> dict[str, Any]:
         model = names[0] if names else model
     return {"cpu_model": model, "logical_cpus": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(), "torch": torch.__version__}  # fmt: skip
-
-
-def run_child(job: dict[str, Any]) -> dict[str, Any]:
-    """Run one engine in a fresh Python process and return its result line as a dict.
-
-    Raises:
-        CoursekitError: the child exited without a result (the message ends with its stderr).
-    """
-    root = str(Path(coursekit.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}  # fmt: skip
-    command = [sys.executable, "-m", "coursekit.recipes.bench.suite", json.dumps(job)]
-    output = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
-    result = parse_result(output.stdout)
-    if result is None:
-        tail = " | ".join(output.stderr.strip().splitlines()[-5:])
-        raise CoursekitError(f"bench: {job['engine']} ({job['method']}) failed: {tail}")
-    return result
-
-
-def child_main(argv: Sequence[str]) -> None:
-    """The child process: set the threads, run one engine, print its result line."""
-    import torch
-
-    job = json.loads(argv[0])
-    torch.set_num_threads(job.pop("threads"))
-    engine = job.pop("engine")
-    result = measure_engine(engine, engines=SUITE_ENGINES, **job)
-    print(result_line(result), flush=True)
 
 
 def run_bench(
@@ -285,11 +270,17 @@ def run_bench(
     for r, method, engine in planned:
         job = {**config.settings(method), "engine": engine, "threads": config.threads}
         started = time.perf_counter()
-        result = derive(runner(job), config.steps, peak["peak_flops"])
+        result = derive(runner(job), peak["peak_flops"])
         runs.setdefault(method, {}).setdefault(engine, []).append(result)
         seconds = time.perf_counter() - started
         log(f"bench: {method} {engine} repeat {r + 1}/{config.repeats}: "
             f"{result['tokens_per_s']:.1f} target tok/s ({seconds:.0f} s)")  # fmt: skip
+    profiles = {}
+    for method in config.methods if config.profile else ():
+        job = {**config.settings(method), "engine": BASELINE, "threads": config.threads,
+               "profile_steps": config.profile_steps}  # fmt: skip
+        profiles[method] = runner(job)
+        log(f"bench: {method} {BASELINE} profiled ({config.profile_steps} steps)")
     machine = describe_machine()
     machine.update(torch_threads=config.threads, load_before=list(load_before),
                    load_after=list(os.getloadavg()))  # fmt: skip
@@ -300,27 +291,56 @@ def run_bench(
         "machine": machine,
         "matmul_peak": peak,
         "skipped": [list(pair) for pair in skipped],
-        "methods": {method: _method_report(by_engine) for method, by_engine in runs.items()},
+        "methods": {m: _method_report(by_engine, profiles.get(m)) for m, by_engine in runs.items()},
     }
     report["files"] = write_report(report, output)
     return report
 
 
-def _method_report(by_engine: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Return one method's runs, per-engine summaries and ratios."""
+def _method_report(
+    by_engine: dict[str, list[dict[str, Any]]], profile: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Return one method's runs, per-engine summaries, ratios, samples fed and profile."""
     summaries = {
         engine: {m: summarize(r[m] for r in results) for m in METRICS}
         for engine, results in by_engine.items()
     }
     speeds = {e: [r["tokens_per_s"] for r in results] for e, results in by_engine.items()}
-    return {"runs": by_engine, "summary": summaries, "ratios": ratios(speeds)}
+    report = {"runs": by_engine, "summary": summaries, "ratios": ratios(speeds),
+              "fed": fed_samples(by_engine)}  # fmt: skip
+    return report if profile is None else {**report, "profile": profile}
+
+
+def fed_samples(by_engine: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Return the samples each engine was fed and whether all engines saw one set of them.
+
+    Per engine: the samples, distinct samples and digest of each repeat (one entry when the
+    repeats agree); ``same_set`` compares the digests of every engine and repeat.
+
+    Example:
+        >>> run = {"samples": 4, "distinct_samples": 4, "samples_digest": "ab"}
+        >>> fed_samples({"coursekit": [run, run], "hf": [run]})["same_set"]
+        True
+    """
+    keys = ("samples", "distinct_samples", "samples_digest")
+    engines = {}
+    for engine, results in by_engine.items():
+        seen = [{k: r[k] for k in keys} for r in results]
+        engines[engine] = [dict(t) for t in dict.fromkeys(tuple(x.items()) for x in seen)]
+    digests = {row["samples_digest"] for rows in engines.values() for row in rows}
+    return {"engines": engines, "same_set": len(digests) == 1}
 
 
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
     """Return the ``BenchConfig`` of ``coursekit bench``'s flags (unset flags: defaults)."""
-    fields = ("model", "data", "steps", "batch_size", "seq_len", "rank", "lr", "seed",
-              "repeats", "threads", "peak_seconds")  # fmt: skip
+    fields = ("model", "data", "steps", "samples", "val_samples", "batch_size", "seq_len",
+              "rank", "lr", "seed", "adapters", "repeats", "threads", "peak_seconds",
+              "profile_steps")  # fmt: skip
     given = {k: getattr(args, k) for k in fields if getattr(args, k) is not None}
+    if "samples" in given and "steps" not in given:
+        given["steps"] = None  # the samples budget replaces the default steps budget
+    if args.profile or "profile_steps" in given:
+        given["profile"] = True
     for name in ("engines", "methods"):
         if getattr(args, name):
             given[name] = tuple(v.strip() for v in getattr(args, name).split(",") if v.strip())
@@ -344,18 +364,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add("--model", help="model name or directory (default tiny)")
     add("--data", help="split directory (default: the seed set)")
     add("--engines", help=f"comma-separated, of {','.join(SUITE_ENGINES)} (default: all)")
-    add("--methods", help="comma-separated run methods, e.g. lora,dora,full (default lora)")
-    add("--steps", type=int, help="optimizer steps per run (default 12)")
+    add("--methods", help="comma-separated, e.g. lora,dora,qlora,qat,multi,full (default lora)")
+    add("--steps", type=int, help="the steps budget: optimizer steps per run (default 12)")
+    add(
+        "--samples",
+        type=int,
+        help="the samples budget: every engine trains once on the same N samples",
+    )
+    add("--val-samples", type=int, help="validate on N samples of the val split (default all)")
     add("--batch-size", type=int, help="micro-batch rows (default 4)")
     add("--seq-len", type=int, help="longest sequence in tokens (default 384)")
     add("--rank", type=int, help="LoRA rank (default 8)")
     add("--lr", type=float, help="constant learning rate (default 2e-3)")
     add("--seed", type=int, help="seed of every run (default 0)")
+    add("--adapters", type=int, help="adapters of the multi method's joint run (default 4)")
     add("--repeats", type=int, help="runs per engine and method (default 3)")
     add("--threads", type=int, help="torch threads per run and for the peak probe (default 2)")
     add("--peak-seconds", type=float, help="seconds per shape of the matmul probe (0.25)")
+    add(
+        "--profile",
+        action="store_true",
+        help="also profile coursekit's steps per method: where the step time goes",
+    )
+    add("--profile-steps", type=int, help="steps profiled per method (default 3)")
     parser.set_defaults(handler=_bench)
-
-
-if __name__ == "__main__":  # pragma: no cover - the child process of run_child
-    child_main(sys.argv[1:])

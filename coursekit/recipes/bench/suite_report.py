@@ -1,8 +1,11 @@
 """``coursekit bench``'s outputs: ``bench.json`` (everything, atomic) and ``bench.md`` (tables).
 
-``bench.md`` has one table per method: per engine the median and (min–max) range over the
-repeats of target tokens/s, seconds per step, peak RSS, validation loss, achieved GFLOP/s and
-its fraction of the measured fp32 matmul peak, and the tokens/s ratio to the fastest peer.
+``bench.md`` states the budget and has one table per method: per engine the median and
+(min–max) range over the repeats of target tokens/s, steps, samples fed, seconds per step,
+peak RSS, validation loss, achieved GFLOP/s and its fraction of the measured fp32 matmul
+peak, and the tokens/s ratio to the fastest peer; then whether every engine was fed the same
+samples (their digests), the per-adapter tokens/s of a joint multi-adapter run, and with
+``--profile`` where coursekit's step time goes.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from coursekit.io import atomic_open, write_json
 
 COLUMNS: tuple[tuple[str, str, str, float], ...] = (
     ("target tok/s", "tokens_per_s", "{:.1f}", 1.0),
+    ("steps", "steps", "{:.0f}", 1.0),
+    ("samples fed", "samples", "{:.0f}", 1.0),
     ("s/step", "step_seconds", "{:.3f}", 1.0),
     ("peak RSS MiB", "peak_rss_bytes", "{:.0f}", 2.0**-20),
     ("val loss", "val_loss", "{:.4f}", 1.0),
@@ -46,6 +51,60 @@ def method_table(method: dict[str, Any]) -> list[str]:
         ratio = method["ratios"].get(engine)
         row.append(cell(ratio, "{:.2f}") + "×" if ratio else "–")
         lines.append("| " + " | ".join(row) + " |")
+    for engine, summary in method["summary"].items():
+        per_adapter = summary.get("tokens_per_s_per_adapter")
+        if per_adapter and per_adapter["median"] != summary["tokens_per_s"]["median"]:
+            lines += ["", f"{engine}: target tok/s counts every adapter of the joint run; per "
+                      f"adapter {cell(per_adapter, '{:.1f}')}."]  # fmt: skip
+    return lines + fed_line(method.get("fed"))
+
+
+def fed_line(fed: dict[str, Any] | None) -> list[str]:
+    """Return the line saying whether every engine was fed the same samples (digests).
+
+    Example:
+        >>> row = {"samples": 4, "distinct_samples": 4, "samples_digest": "ab12"}
+        >>> fed_line({"engines": {"hf": [row]}, "same_set": True})
+        ['', 'Samples fed: the same 4 distinct samples for every engine and repeat (digest ab12).']
+    """
+    if not fed:
+        return []
+    rows = [(e, r) for e, runs in fed["engines"].items() for r in runs]
+    if fed["same_set"]:
+        counts = "/".join(map(str, sorted({r["distinct_samples"] for _, r in rows})))
+        digest = rows[0][1]["samples_digest"]
+        return ["", f"Samples fed: the same {counts} distinct samples for every engine and "
+                f"repeat (digest {digest})."]  # fmt: skip
+    parts = [f"{e} {r['distinct_samples']} distinct ({r['samples_digest']})" for e, r in rows]
+    return ["", "Samples fed differ between engines or repeats (under the steps budget each "
+            "engine draws its own): " + ", ".join(parts) + "."]  # fmt: skip
+
+
+PROFILE_NAMES: dict[str, str] = {
+    "attention": "attention (RoPE, scaled dot-product, softmax)",
+    "lm_head": "LM head + loss",
+    "adapter_matmuls": "adapter matmuls (x·Aᵀ, h·Bᵀ)",
+    "adapter_other": "adapter layers, other (scale, add, norms, NF4/QAT quantization)",
+    "base_matmuls": "frozen base matmuls (q, k, v, o)",
+    "mlp": "MLP (gate, up, down, SiLU)",
+    "optimizer": "optimizer step + gradient clipping",
+    "other": "other (embedding, norms, residuals, collation, autograd, Python)",
+}
+"""Row names of the profile table (``coursekit.recipes.bench.profile.GROUPS``)."""
+
+
+def profile_table(profile: dict[str, Any]) -> list[str]:
+    """Return the Markdown table of one method's profile: seconds per step and % per group."""
+    lines = [
+        f"Where coursekit's step goes (torch.profiler, {profile['steps']} steps after a warm-up, "
+        f"{profile['step_seconds']:.3f} s per profiled step):",
+        "",
+        "| group | s/step | % of step |",
+        "|---|---|---|",
+    ]
+    for group, numbers in profile["groups"].items():
+        lines.append(f"| {PROFILE_NAMES.get(group, group)} | {numbers['seconds']:.4f} | "
+                     f"{100 * numbers['fraction']:.1f} |")  # fmt: skip
     return lines
 
 
@@ -55,8 +114,8 @@ def format_markdown(report: dict[str, Any]) -> str:
     lines = [
         "# coursekit bench",
         "",
-        f"Model `{c['model']}`, data `{c['data'] or 'seed set'}`: {c['steps']} steps × "
-        f"micro-batch {c['batch_size']} × seq_len {c['seq_len']}, rank {c['rank']}, "
+        f"Model `{c['model']}`, data `{c['data'] or 'seed set'}`: {budget_text(c)}; "
+        f"micro-batch {c['batch_size']} rows × seq_len {c['seq_len']}, rank {c['rank']}, "
         f"lr {c['lr']}, seed {c['seed']}; {c['repeats']} repeats per engine, round-robin.",
         "",
         f"Machine: {m['cpu_model']} ({m['logical_cpus']} logical CPUs), {m['platform']}, "
@@ -68,9 +127,15 @@ def format_markdown(report: dict[str, Any]) -> str:
     ]
     for name, method in report["methods"].items():
         lines += ["", f"## {name}", "", *method_table(method)]
+        if "profile" in method:
+            lines += ["", *profile_table(method["profile"])]
     if report["skipped"]:
         pairs = ", ".join(f"{engine} {method}" for method, engine in report["skipped"])
         lines += ["", f"Skipped (the peers run lora, dora and full only): {pairs}."]
+    if c.get("samples") is not None:
+        lines += ["", "Equal samples: every engine trains once on the same samples, so each takes "
+                  "the steps its batching needs (packing engines fewer, larger ones); compare "
+                  "the validation losses at that budget."]  # fmt: skip
     lines += [
         "",
         "Each cell: the median (min–max) over repeats. The ratio's range is min/max … max/min "
@@ -78,6 +143,22 @@ def format_markdown(report: dict[str, Any]) -> str:
         "every position processed, padding included (`coursekit.recipes.bench.flops`).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def budget_text(config: dict[str, Any]) -> str:
+    """Return the budget in words.
+
+    Example:
+        >>> budget_text({"steps": None, "samples": 160, "val_samples": 64})
+        'one pass over the same 160 training samples per engine, validated on 64'
+        >>> budget_text({"steps": 12, "samples": None, "val_samples": None})
+        '12 optimizer steps per engine, validated on the whole val split'
+    """
+    validated = config.get("val_samples") or "the whole val split"
+    if config.get("samples") is not None:
+        return (f"one pass over the same {config['samples']} training samples per engine, "
+                f"validated on {validated}")  # fmt: skip
+    return f"{config['steps']} optimizer steps per engine, validated on {validated}"
 
 
 def _load(values: list[float]) -> str:

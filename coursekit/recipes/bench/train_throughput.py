@@ -1,20 +1,15 @@
-"""Training throughput: coursekit's loop against HF ``Trainer`` + peft, same LoRA fine-tune.
+"""The peers of ``coursekit bench`` and the plumbing of one engine run.
 
-Both engines fine-tune the same model on the same split (the seed set by default) with the
-same LoRA (rank, alpha = 2 · rank, q/v targets), optimizer (AdamW, constant lr, clip 1.0),
-micro-batch size, steps and seed. Measured per engine (``benchmarks/train_throughput.py``
-runs each in its own subprocess, so each peak RSS is its own):
-
-- target tokens/s = target tokens / training seconds (HF: the ``train_runtime`` of
-  ``Trainer.train``; coursekit: the summed step times);
-- peak RSS of the process (``ru_maxrss``);
-- the final validation loss, measured the same way for both (loss per target token over the
-  validation split, ``coursekit.train.loss.TargetLoss``).
-
-coursekit packs several samples per row (no padding waste) and runs the LM head on target
-positions only; HF pads every sample to the longest of its batch and computes logits
-everywhere. With packing a coursekit step holds more samples than an HF step, so it also sees
-more data in the same number of steps: compare the validation losses with that in mind.
+HF ``Trainer`` + peft (``run_hf``) fine-tunes the model coursekit fine-tunes, on the same
+data and budget (``coursekit.recipes.bench.budget``), with the same LoRA (rank, alpha =
+2 · rank, q/v targets), optimizer (AdamW, constant lr, clip 1.0), micro-batch size and seed;
+every sample is one row, padded to the longest of its batch, and the logits are computed at
+every position. ``peer_model``, ``peer_arguments`` and ``FeedCounter`` are shared with the
+TRL peer (``trl_peer.py``). Measured per engine (each in its own process, so each peak RSS
+is its own): target tokens/s = target tokens / training seconds (``train_runtime`` of
+``Trainer.train``; coursekit: its summed step times), peak RSS (``ru_maxrss``), the samples
+fed and the final validation loss, measured the same way for every engine
+(``budget.val_loss``).
 """
 
 from __future__ import annotations
@@ -23,143 +18,16 @@ import json
 import resource
 import tempfile
 import time
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
+from coursekit.recipes.bench.budget import FeedCounter, load_data, val_loss
+from coursekit.recipes.bench.coursekit_engine import run_coursekit
+
 RESULT_PREFIX = "RESULT "
 """Marks the line of a child process's stdout that holds its JSON result."""
-
-
-def encoded(model: str, data: str, seq_len: int) -> tuple[Any, list, list]:
-    """Return (tokenizer, encoded train split, encoded val split) through the token cache.
-
-    Args:
-        model: a model name or directory (its tokenizer is used).
-        data: a split directory; empty means the bundled seed set.
-        seq_len: longest sequence in tokens.
-    """
-    from coursekit.data.corpus import load_splits, seed_dir
-    from coursekit.data.tokenized import TokenCache
-    from coursekit.loading import load_tokenizer
-
-    tokenizer = load_tokenizer(model)
-    splits = load_splits(Path(data) if data else seed_dir())
-    cache = TokenCache()
-    train = cache.encode(splits["train"], tokenizer, seq_len)
-    val = cache.encode(splits["val"], tokenizer, seq_len)
-    return tokenizer, train, val
-
-
-@torch.no_grad()
-def val_loss(model: torch.nn.Module, val: list, pad_id: int) -> float:
-    """Return Σ loss_sum / Σ n_targets over ``val`` in batches of 4 (one example per row)."""
-    from coursekit.data.batching import collate, target_count
-    from coursekit.train.loss import TargetLoss
-
-    loss, total = TargetLoss(model).eval(), 0.0
-    for start in range(0, len(val), 4):
-        total += loss(**collate([[e] for e in val[start : start + 4]], pad_id)).item()
-    return total / sum(target_count([e]) for e in val)
-
-
-def run_coursekit(
-    *, model: str = "tiny", data: str = "", steps: int = 12, batch_size: int = 4,
-    seq_len: int = 384, rank: int = 8, lr: float = 2e-3, seed: int = 0, method: str = "lora",
-) -> dict[str, Any]:  # fmt: skip
-    """Fine-tune with coursekit's trainer (packing on); return tokens, seconds, val loss.
-
-    ``method`` is a run method of ``coursekit.adapters.run_methods()`` (``full`` trains every
-    weight). The result also holds the positions and model FLOPs trained on
-    (``coursekit.recipes.bench.flops.count_model_flops``).
-    """
-    from coursekit.adapters import AdapterConfig, apply
-    from coursekit.loading import load_model
-    from coursekit.recipes.bench.flops import count_model_flops
-    from coursekit.train.config import TrainConfig
-    from coursekit.train.run import prepare_output, seed_everything, train_run
-    from coursekit.train.spec import RunSpec
-
-    tokenizer, train, val = encoded(model, data, seq_len)
-    spec = RunSpec(
-        model=model,
-        method=method,
-        adapter=AdapterConfig(rank=rank, alpha=2 * rank, targets="qv"),
-        train=TrainConfig(
-            max_steps=steps, micro_batch_size=batch_size, learning_rate=lr,
-            schedule="constant", seq_len=seq_len, packing=True, eval_every=0, seed=seed,
-        ),
-    )  # fmt: skip
-    with tempfile.TemporaryDirectory() as out:
-        prepare_output(out, spec, resume=False)
-        seed_everything(seed)
-        lora = load_model(model)
-        if spec.adapter_config is None:
-            lora.requires_grad_(True)
-        else:
-            lora = apply(lora, spec.adapter_config)
-        counter = count_model_flops(lora, seq_len)
-        summary = train_run(lora, train, val, spec.train, out, pad_id=tokenizer.pad_token_id)
-    return {
-        "target_tokens": summary["target_tokens"],
-        "train_seconds": summary["train_seconds"],
-        "val_loss": val_loss(lora, val, tokenizer.pad_token_id),
-        **counter,
-    }
-
-
-def run_hf(
-    *, model: str = "tiny", data: str = "", steps: int = 12, batch_size: int = 4,
-    seq_len: int = 384, rank: int = 8, lr: float = 2e-3, seed: int = 0, method: str = "lora",
-) -> dict[str, Any]:  # fmt: skip
-    """Fine-tune with HF ``Trainer`` + peft (padding); return tokens, seconds, val loss.
-
-    ``method`` is one of ``PEER_METHODS`` (``full``: no peft, every weight trained). The
-    result also holds the positions and model FLOPs trained on.
-    """
-    from transformers import Trainer, TrainingArguments
-
-    from coursekit.recipes.bench.flops import count_model_flops
-
-    tokenizer, train, val = encoded(model, data, seq_len)
-    torch.manual_seed(seed)
-    peft_model = peer_model(model, method, rank)
-    counter = count_model_flops(peft_model, seq_len)
-    counted = {"target_tokens": 0}
-
-    def collate(features):
-        width = max(len(f.input_ids) for f in features)
-        pad = tokenizer.pad_token_id
-        ids = [list(f.input_ids) + [pad] * (width - len(f.input_ids)) for f in features]
-        labels = [list(f.labels) + [-100] * (width - len(f.labels)) for f in features]
-        mask = [[1] * len(f.input_ids) + [0] * (width - len(f.input_ids)) for f in features]
-        return {k: torch.tensor(v) for k, v in
-                {"input_ids": ids, "labels": labels, "attention_mask": mask}.items()}  # fmt: skip
-
-    def count(module, positional, kwargs):
-        if module.training:  # the batches trained on, not prefetched or evaluated ones
-            counted["target_tokens"] += int((kwargs["labels"][:, 1:] != -100).sum())
-
-    peft_model.register_forward_pre_hook(count, with_kwargs=True)
-    with tempfile.TemporaryDirectory() as out:
-        arguments = TrainingArguments(
-            output_dir=out, per_device_train_batch_size=batch_size, max_steps=steps,
-            learning_rate=lr, lr_scheduler_type="constant", weight_decay=0.0,
-            max_grad_norm=1.0, save_strategy="no", eval_strategy="no", report_to=[],
-            use_cpu=True, seed=seed, logging_steps=steps, remove_unused_columns=False,
-            dataloader_num_workers=0, disable_tqdm=True,
-        )  # fmt: skip
-        trainer = Trainer(
-            model=peft_model, args=arguments, train_dataset=train, data_collator=collate
-        )
-        metrics = trainer.train().metrics
-    return {
-        "target_tokens": counted["target_tokens"],
-        "train_seconds": metrics["train_runtime"],
-        "val_loss": val_loss(peft_model, val, tokenizer.pad_token_id),
-        **counter,
-    }
 
 
 PEER_METHODS: tuple[str, ...] = ("lora", "dora", "full")
@@ -188,6 +56,93 @@ def peer_model(model: str, method: str, rank: int) -> torch.nn.Module:
     return get_peft_model(base, lora)
 
 
+def peer_arguments(
+    output_dir: str, *, batch_size: int, lr: float, seed: int, steps: int | None
+) -> dict[str, Any]:
+    """Return the ``TrainingArguments`` keywords both peers share, at the bench's budget.
+
+    AdamW at the constant ``lr`` without weight decay, clipping at 1.0, no saving, logging or
+    evaluation, on the CPU, no data workers. The budget: ``max_steps=steps``, or (``steps``
+    None: the samples budget) one epoch read in order (``train_sampling_strategy``
+    ``"sequential"``: the budget's order, which the bench shuffled once already).
+
+    Example:
+        >>> peer_arguments("out", batch_size=4, lr=1e-3, seed=0, steps=None)["num_train_epochs"]
+        1
+    """
+    if steps is None:
+        budget = {"num_train_epochs": 1, "train_sampling_strategy": "sequential"}
+    else:
+        budget = {"max_steps": steps}
+    return {
+        "output_dir": output_dir, "per_device_train_batch_size": batch_size,
+        "learning_rate": lr, "lr_scheduler_type": "constant", "weight_decay": 0.0,
+        "max_grad_norm": 1.0, "save_strategy": "no", "eval_strategy": "no",
+        "logging_strategy": "no", "report_to": [], "use_cpu": True, "seed": seed,
+        "dataloader_num_workers": 0, "disable_tqdm": True, **budget,
+    }  # fmt: skip
+
+
+def peer_run(
+    model: torch.nn.Module, trainer: Any, seq_len: int, pad_id: int
+) -> Callable[[], dict[str, Any]]:
+    """Return a function that trains ``trainer`` and returns a peer's measured numbers.
+
+    Counters are attached first: the samples and target tokens fed (``FeedCounter``) and the
+    positions and model FLOPs (``count_model_flops``).
+    """
+    from coursekit.recipes.bench.flops import count_model_flops
+
+    counter = count_model_flops(model, seq_len)
+    feed = FeedCounter(model, pad_id, targets=True)
+
+    def train() -> dict[str, Any]:
+        metrics = trainer.train().metrics
+        return {"target_tokens": feed.target_tokens, "train_seconds": metrics["train_runtime"],
+                "steps": trainer.state.global_step, **feed.summary(), **counter}  # fmt: skip
+
+    return train
+
+
+def run_hf(
+    *, model: str = "tiny", data: str = "", steps: int | None = 12, samples: int | None = None,
+    val_samples: int | None = None, batch_size: int = 4, seq_len: int = 384, rank: int = 8,
+    lr: float = 2e-3, seed: int = 0, method: str = "lora", adapters: int = 1,
+) -> dict[str, Any]:  # fmt: skip
+    """Fine-tune with HF ``Trainer`` + peft (padding); return tokens, seconds, samples, val loss.
+
+    ``method`` is one of ``PEER_METHODS`` (``full``: no peft, every weight trained);
+    ``adapters`` is accepted for a uniform signature (peers train one).
+    """
+    from transformers import Trainer, TrainingArguments
+
+    fed = load_data(model=model, data=data, seq_len=seq_len, seed=seed, samples=samples,
+                    val_samples=val_samples)  # fmt: skip
+    pad = fed.tokenizer.pad_token_id
+    torch.manual_seed(seed)
+    peft_model = peer_model(model, method, rank)
+
+    def collate(features):
+        width = max(len(f.input_ids) for f in features)
+        ids = [list(f.input_ids) + [pad] * (width - len(f.input_ids)) for f in features]
+        labels = [list(f.labels) + [-100] * (width - len(f.labels)) for f in features]
+        mask = [[1] * len(f.input_ids) + [0] * (width - len(f.input_ids)) for f in features]
+        return {k: torch.tensor(v) for k, v in
+                {"input_ids": ids, "labels": labels, "attention_mask": mask}.items()}  # fmt: skip
+
+    with tempfile.TemporaryDirectory() as out:
+        arguments = TrainingArguments(
+            **peer_arguments(out, batch_size=batch_size, lr=lr, seed=seed,
+                             steps=None if fed.one_pass else steps),
+            remove_unused_columns=False,
+        )  # fmt: skip
+        trainer = Trainer(
+            model=peft_model, args=arguments, train_dataset=fed.train, data_collator=collate
+        )
+        result = peer_run(peft_model, trainer, seq_len, pad)()
+    return {**result, "val_loss": val_loss(peft_model, fed.val, pad)}
+
+
 ENGINES = {"coursekit": run_coursekit, "hf": run_hf}
 """Engine name → its run function."""
 
@@ -200,8 +155,9 @@ def measure_engine(
     Args:
         engine: ``coursekit`` or ``hf`` (or a key of ``engines``).
         engines: engine name → run function (default ``ENGINES``).
-        **settings: ``model``, ``data``, ``steps``, ``batch_size``, ``seq_len``, ``rank``,
-            ``lr``, ``seed``, ``method`` (the run functions' keywords).
+        **settings: ``model``, ``data``, ``steps``, ``samples``, ``val_samples``,
+            ``batch_size``, ``seq_len``, ``rank``, ``lr``, ``seed``, ``method``, ``adapters``
+            (the run functions' keywords).
     """
     started = time.perf_counter()
     result = (engines or ENGINES)[engine](**settings)
@@ -220,16 +176,3 @@ def parse_result(stdout: str) -> dict[str, Any] | None:
     """Return the last result line of a child's stdout as a dict (None when there is none)."""
     lines = [x for x in stdout.splitlines() if x.startswith(RESULT_PREFIX)]
     return json.loads(lines[-1][len(RESULT_PREFIX) :]) if lines else None
-
-
-def format_report(results: dict[str, dict[str, Any]]) -> str:
-    """Return the table of both engines and coursekit / HF target tokens/s."""
-    lines = [f"{'engine':>10} {'target tok/s':>13} {'target tokens':>14} {'train s':>8} "
-             f"{'peak RSS MiB':>13} {'val loss':>9}"]  # fmt: skip
-    for engine, r in results.items():
-        lines.append(f"{engine:>10} {r['tokens_per_s']:>13.1f} {r['target_tokens']:>14} "
-                     f"{r['train_seconds']:>8.1f} {r['peak_rss_bytes'] / 2**20:>13.0f} "
-                     f"{r['val_loss']:>9.4f}")  # fmt: skip
-    speedup = results["coursekit"]["tokens_per_s"] / results["hf"]["tokens_per_s"]
-    lines.append(f"coursekit / HF target tokens/s: {speedup:.2f}x")
-    return "\n".join(lines)

@@ -5,8 +5,10 @@ answer token ids; the answer is the completion), best-fit-decreasing packing int
 ``seq_len`` tokens, padding-free batches (each micro-batch flattened into one sequence with
 per-sample position ids, which transformers turns into a block-diagonal causal mask) and the
 loss on completion tokens only (``completion_only_loss``). The LoRA (peft, rank, alpha =
-2 · rank, q/v), optimizer (AdamW, constant lr, clip 1.0), micro-batch size, steps and seed
-are ``run_hf``'s. TRL's loss also computes its logged token accuracy and entropy: that is
+2 · rank, q/v), the ``TrainingArguments`` (``peer_arguments``: optimizer, budget, seed), the
+counters and the validation loss are ``run_hf``'s. Under the samples budget TRL packs the
+budget's N samples into bins (best-fit decreasing reorders them) and reads the bins in order.
+TRL's loss also computes its logged token accuracy and entropy: that is
 part of its step as shipped.
 """
 
@@ -18,7 +20,8 @@ from typing import Any
 import torch
 
 from coursekit.errors import CoursekitError
-from coursekit.recipes.bench.train_throughput import encoded, peer_model, val_loss
+from coursekit.recipes.bench.budget import load_data, val_loss
+from coursekit.recipes.bench.train_throughput import peer_arguments, peer_model, peer_run
 
 TRL_VERSION = "1.16.0"
 """The TRL release the peer is written for (pyproject.toml's dev pin)."""
@@ -40,13 +43,14 @@ def completion_dataset(examples: list) -> Any:
 
 
 def run_trl(
-    *, model: str = "tiny", data: str = "", steps: int = 12, batch_size: int = 4,
-    seq_len: int = 384, rank: int = 8, lr: float = 2e-3, seed: int = 0, method: str = "lora",
+    *, model: str = "tiny", data: str = "", steps: int | None = 12, samples: int | None = None,
+    val_samples: int | None = None, batch_size: int = 4, seq_len: int = 384, rank: int = 8,
+    lr: float = 2e-3, seed: int = 0, method: str = "lora", adapters: int = 1,
 ) -> dict[str, Any]:  # fmt: skip
     """Fine-tune with TRL ``SFTTrainer`` + peft (packed, padding-free, completion-only loss).
 
-    Returns target tokens, train seconds, validation loss (as ``run_hf``), positions and
-    model FLOPs. ``method`` is one of ``PEER_METHODS``.
+    Returns what ``run_hf`` returns: target tokens, train seconds, steps, samples fed,
+    validation loss, positions and model FLOPs. ``method`` is one of ``PEER_METHODS``.
 
     Raises:
         CoursekitError: TRL is not installed (the fix names the pinned version).
@@ -59,36 +63,21 @@ def run_trl(
             "or leave trl out of --engines"
         ) from None
 
-    from coursekit.recipes.bench.flops import count_model_flops
-
-    tokenizer, train, val = encoded(model, data, seq_len)
+    fed = load_data(model=model, data=data, seq_len=seq_len, seed=seed, samples=samples,
+                    val_samples=val_samples)  # fmt: skip
+    pad = fed.tokenizer.pad_token_id
     torch.manual_seed(seed)
     peft_model = peer_model(model, method, rank)
-    counter = count_model_flops(peft_model, seq_len)
-    counted = {"target_tokens": 0}
-
-    def count(module, positional, kwargs):
-        if module.training:  # the batches trained on, not evaluated ones
-            counted["target_tokens"] += int((kwargs["labels"][:, 1:] != -100).sum())
-
-    peft_model.register_forward_pre_hook(count, with_kwargs=True)
     with tempfile.TemporaryDirectory() as out:
         arguments = SFTConfig(
-            output_dir=out, per_device_train_batch_size=batch_size, max_steps=steps,
-            learning_rate=lr, lr_scheduler_type="constant", weight_decay=0.0,
-            max_grad_norm=1.0, save_strategy="no", eval_strategy="no", report_to=[],
-            use_cpu=True, seed=seed, logging_steps=steps, dataloader_num_workers=0,
-            disable_tqdm=True, max_length=seq_len, packing=True, packing_strategy="bfd",
-            padding_free=True, completion_only_loss=True,
+            **peer_arguments(out, batch_size=batch_size, lr=lr, seed=seed,
+                             steps=None if fed.one_pass else steps),
+            max_length=seq_len, packing=True, packing_strategy="bfd", padding_free=True,
+            completion_only_loss=True,
         )  # fmt: skip
         trainer = SFTTrainer(
-            model=peft_model, args=arguments, train_dataset=completion_dataset(train),
-            processing_class=tokenizer,
+            model=peft_model, args=arguments, train_dataset=completion_dataset(fed.train),
+            processing_class=fed.tokenizer,
         )  # fmt: skip
-        metrics = trainer.train().metrics
-    return {
-        "target_tokens": counted["target_tokens"],
-        "train_seconds": metrics["train_runtime"],
-        "val_loss": val_loss(peft_model, val, tokenizer.pad_token_id),
-        **counter,
-    }
+        result = peer_run(peft_model, trainer, seq_len, pad)()
+    return {**result, "val_loss": val_loss(peft_model, fed.val, pad)}
