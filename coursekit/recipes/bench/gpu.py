@@ -231,12 +231,8 @@ def run_gpu_bench(
     Raises:
         CoursekitError: an engine's package is missing, or a run failed (its stderr's end).
     """
-    import torch
-
-    from coursekit.recipes.bench.flops import matmul_peak
-    from coursekit.recipes.bench.gpu_memory import check_memory, model_config_of
+    from coursekit.recipes.bench.gpu_memory import check_memory
     from coursekit.recipes.bench.gpu_report import describe_gpu_machine, write_report
-    from coursekit.recipes.bench.train_throughput import DTYPES
 
     missing = [e for e in config.engines if e in PEER_PACKAGES and find_spec(e) is None]
     if missing:
@@ -246,11 +242,14 @@ def run_gpu_bench(
         )
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)
+    memory = None
+    if config.memory:  # first: no CUDA context of this process in the children's "used"
+        memory = check_memory(
+            config.model, config.device, dry_run=config.device == "cpu",
+            runner=lambda job: runner(job, module=MEMORY_MODULE), log=log,
+        )  # fmt: skip
     machine = describe_gpu_machine(config.device)
-    peak = matmul_peak(model_config_of(config.model), config.batch_size * config.seq_len,
-                       min_seconds=config.peak_seconds, device=config.device,
-                       dtype=DTYPES[config.precision])  # fmt: skip
-    log(f"gpu bench: {config.precision} torch.mm peak {peak['peak_flops'] / 1e12:.1f} TFLOP/s")
+    peak = measure_peak(config, log=log)
     nominal = nominal_peak(machine.get("gpu_name") or "")
     planned, skipped = plan_runs(config)
     runs: dict[str, dict[str, Any]] = {}
@@ -263,19 +262,33 @@ def run_gpu_bench(
                                 peak["peak_flops"]), nominal)  # fmt: skip
             runs.setdefault(method, {})[engine] = result
             log(f"gpu bench: {method} {engine}: {result['tokens_per_s']:.0f} target tok/s")
-    memory = None
-    if config.memory:
-        memory = check_memory(
-            config.model, config.device, dry_run=config.device == "cpu",
-            runner=lambda job: runner(job, module=MEMORY_MODULE), log=log,
-        )  # fmt: skip
     report = {
         "config": codec.to_dict(config), "machine": machine, "matmul_peak": peak,
         "nominal_peak": nominal, "runs": runs, "skipped": skipped, "memory": memory,
-        "torch_cuda": torch.cuda.is_available(),
     }  # fmt: skip
     report["files"] = write_report(report, folder)
     return report
+
+
+def measure_peak(config: GpuBenchConfig, *, log: Callable[[str], None]) -> dict[str, Any]:
+    """Measure the ``torch.mm`` peak in the run's precision at the model's shapes.
+
+    The rows are micro-batch × seq_len, the engines' tokens per step; on CUDA the probe's
+    cached blocks are released afterwards, so the engines' processes find them free.
+    """
+    import torch
+
+    from coursekit.recipes.bench.flops import matmul_peak
+    from coursekit.recipes.bench.gpu_memory import model_config_of
+    from coursekit.recipes.bench.train_throughput import DTYPES
+
+    peak = matmul_peak(model_config_of(config.model), config.batch_size * config.seq_len,
+                       min_seconds=config.peak_seconds, device=config.device,
+                       dtype=DTYPES[config.precision])  # fmt: skip
+    if config.device != "cpu":  # pragma: no cover - GPU only
+        torch.cuda.empty_cache()
+    log(f"gpu bench: {config.precision} torch.mm peak {peak['peak_flops'] / 1e12:.2f} TFLOP/s")
+    return {**peak, "precision": config.precision, "device": config.device}
 
 
 def register_gpu_options(parser: argparse.ArgumentParser) -> None:

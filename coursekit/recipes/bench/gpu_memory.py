@@ -206,7 +206,8 @@ def check_memory(
     Returns:
         ``rows`` (``point_row`` each), ``assumed`` (the documented overhead), ``fit``
         (``fit_overhead``'s dict plus ``total_error`` per point with the fitted constants) or
-        None, and ``fit_note`` saying why there is no fit.
+        None, ``fit_note`` saying why there is no fit, and ``context_probe_bytes``: the
+        median over the children of the memory in use after one tiny kernel (None on a CPU).
     """
     model_config = model_config_of(model)
     rows = []
@@ -216,16 +217,20 @@ def check_memory(
         log(f"gpu bench: memory {name}: estimate {rows[-1]['estimate_peak_bytes'] / 2**30:.2f} "
             f"GiB, measured {measured['allocated_bytes'] / 2**30:.2f} GiB")  # fmt: skip
     assumed = {"context_bytes": OVERHEAD.context_bytes, "fragmentation": OVERHEAD.fragmentation}
+    probes = [row["context_probe_bytes"] for row in rows if row["context_probe_bytes"] is not None]
+    probe = int(np.median(probes)) if probes else None
     if any(row["used_bytes"] is None for row in rows):
         note = "not run: device memory in use is only observable on CUDA"
-        return {"rows": rows, "assumed": assumed, "fit": None, "fit_note": note}
+        return {"rows": rows, "assumed": assumed, "fit": None, "fit_note": note,
+                "context_probe_bytes": probe}  # fmt: skip
     fit = fit_overhead([r["allocated_bytes"] for r in rows], [r["used_bytes"] for r in rows])
     fit["total_error"] = [
         (r["estimate_peak_bytes"] * (1 + fit["fragmentation"]) + fit["context_bytes"]
          - r["used_bytes"]) / r["used_bytes"]
         for r in rows
     ]  # fmt: skip
-    return {"rows": rows, "assumed": assumed, "fit": fit, "fit_note": "least squares"}
+    return {"rows": rows, "assumed": assumed, "fit": fit, "fit_note": "least squares",
+            "context_probe_bytes": probe}  # fmt: skip
 
 
 def child_main(argv: Sequence[str]) -> None:

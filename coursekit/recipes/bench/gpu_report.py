@@ -101,6 +101,9 @@ def memory_lines(memory: dict[str, Any]) -> list[str]:
     assumed, fit = memory["assumed"], memory["fit"]
     lines += ["", f"Assumed overhead: context {assumed['context_bytes'] / MIB:.0f} MiB, "
               f"fragmentation {assumed['fragmentation']:.1%}."]  # fmt: skip
+    if memory["context_probe_bytes"] is not None:
+        lines.append(f"Bare context (in use after one tiny kernel, median over the children): "
+                     f"{memory['context_probe_bytes'] / MIB:.0f} MiB.")  # fmt: skip
     if fit is None:
         lines.append(f"Fitted overhead: {memory['fit_note']}.")
     else:

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -199,14 +203,16 @@ def test_check_memory_fits_the_synthetic_used_memory_it_is_given():
         allocated = len(seen) * GIB
         used = 700 * 2**20 + 1.08 * allocated
         return {"allocated_bytes": allocated, "method": "synthetic", "reserved_bytes": None,
-                "used_bytes": used, "context_probe_bytes": None}  # fmt: skip
+                "used_bytes": used, "context_probe_bytes": 500 * 2**20}  # fmt: skip
 
     memory = check_memory("tiny", "cpu", dry_run=True, runner=synthetic, log=lambda line: None)
     fit = memory["fit"]
     assert fit["context_bytes"] == pytest.approx(700 * 2**20) and fit["points"] == 5
     assert fit["fragmentation"] == pytest.approx(0.08)
     assert len(fit["total_error"]) == 5 and memory["assumed"]["context_bytes"] == 512 * 2**20
-    assert "Fitted overhead (least squares" in "\n".join(memory_lines(memory))
+    assert memory["context_probe_bytes"] == 500 * 2**20
+    lines = "\n".join(memory_lines(memory))
+    assert "Fitted overhead (least squares" in lines and "Bare context" in lines
 
 
 # --- the dry run: the real code path, end to end on the CPU ---------------------------------
@@ -297,3 +303,16 @@ def test_the_gpu_flags_hook_into_coursekit_bench():
                                                  memory=False)  # fmt: skip
     args = parser.parse_args(["bench", "--output", "o", "--gpu", "--precision", "fp32"])
     assert config_from_args(args) == GpuBenchConfig(precision="fp32")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="with CUDA the script runs for minutes")
+def test_the_shell_entry_skips_in_one_line_without_cuda(tmp_path):
+    script = Path(__file__).resolve().parents[3] / "benchmarks" / "gpu.sh"
+    done = subprocess.run(
+        ["bash", str(script), "--output", str(tmp_path / "out")],
+        capture_output=True, text=True, check=False, timeout=120,
+        env={**os.environ, "PYTHON": sys.executable},
+    )  # fmt: skip
+    assert done.returncode == SKIPPED and done.stdout == ""
+    assert done.stderr.strip().startswith("gpu bench: skipped") and done.stderr.count("\n") == 1
+    assert not (tmp_path / "out").exists()
