@@ -9,7 +9,6 @@ GPU's context or fragmentation is.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -21,6 +20,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coursekit.cli import build_parser
+from coursekit.cli import main as cli_main
 from coursekit.loading import load_model
 from coursekit.presets import count_parameters, meta_model, preset_config
 from coursekit.recipes.bench import gpu, gpu_memory
@@ -35,7 +36,6 @@ from coursekit.recipes.bench.gpu import (
     plan_runs,
     qlora_skip_reason,
     random_checkpoint,
-    register_gpu_options,
     run_gpu_bench,
 )
 from coursekit.recipes.bench.gpu_memory import (
@@ -45,7 +45,7 @@ from coursekit.recipes.bench.gpu_memory import (
     memory_points,
 )
 from coursekit.recipes.bench.gpu_report import format_markdown, memory_lines
-from coursekit.recipes.bench.suite import SUITE_ENGINES, register
+from coursekit.recipes.bench.suite import SUITE_ENGINES
 from coursekit.recipes.bench.train_throughput import measure_engine, parse_result
 from coursekit.tiny import tiny_qwen2_config
 
@@ -291,11 +291,8 @@ def test_main_reports_a_bad_flag_value_in_one_line(tmp_path, capsys):
     assert error.startswith("gpu bench: error: GpuBenchConfig.targets") and error.count("\n") == 1
 
 
-def test_the_gpu_flags_hook_into_coursekit_bench():
-    parser = argparse.ArgumentParser()
-    subparsers = parser.add_subparsers()
-    register(subparsers)
-    register_gpu_options(subparsers.choices["bench"])
+def test_coursekit_bench_gpu_reads_the_shared_and_the_gpu_flags():
+    parser = build_parser()
     args = parser.parse_args(["bench", "--output", "o", "--gpu", "--dry-run", "--steps", "3",
                               "--engines", "coursekit,trl", "--no-memory"])  # fmt: skip
     config = config_from_args(args)
@@ -303,6 +300,13 @@ def test_the_gpu_flags_hook_into_coursekit_bench():
                                                  memory=False)  # fmt: skip
     args = parser.parse_args(["bench", "--output", "o", "--gpu", "--precision", "fp32"])
     assert config_from_args(args) == GpuBenchConfig(precision="fp32")
+
+
+def test_coursekit_bench_gpu_skips_without_cuda(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli_main(["bench", "--gpu", "--output", str(tmp_path / "out")]) == SKIPPED
+    assert capsys.readouterr().err.startswith("gpu bench: skipped")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="with CUDA the script runs for minutes")
