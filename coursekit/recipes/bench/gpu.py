@@ -190,6 +190,10 @@ def random_checkpoint(name: str, directory: str | Path, *, seed: int, precision:
 
     ``tiny`` is returned as is (``coursekit.loading`` builds it). The weights are saved in
     the run's precision; the engines load the offline Qwen2.5 tokenizer for it.
+
+    Example:
+        >>> random_checkpoint("tiny", "unused", seed=0, precision="bf16")
+        'tiny'
     """
     import torch
     from transformers import Qwen2ForCausalLM
@@ -206,7 +210,12 @@ def random_checkpoint(name: str, directory: str | Path, *, seed: int, precision:
 
 
 def mfu(result: dict[str, Any], nominal: dict[str, Any] | None) -> dict[str, Any]:
-    """Add the achieved FLOP/s as a fraction of the nominal peak (None when it is unknown)."""
+    """Add the achieved FLOP/s as a fraction of the nominal peak (None when it is unknown).
+
+    Example:
+        >>> mfu({"achieved_flops": 5e14}, nominal_peak("NVIDIA H200"))["nominal_fraction"]
+        0.5053057099545225
+    """
     fraction = None if nominal is None else result["achieved_flops"] / nominal["peak_flops"]
     return {**result, "nominal_fraction": fraction}
 
@@ -230,6 +239,10 @@ def run_gpu_bench(
 
     Raises:
         CoursekitError: an engine's package is missing, or a run failed (its stderr's end).
+
+    Example:
+        >>> run_gpu_bench(dry_run_config(), "gpu-out")["runs"]["lora"].keys()  # doctest: +SKIP
+        dict_keys(['coursekit', 'hf', 'trl'])
     """
     from coursekit.recipes.bench.gpu_memory import check_memory
     from coursekit.recipes.bench.gpu_report import describe_gpu_machine, write_report
@@ -275,6 +288,10 @@ def measure_peak(config: GpuBenchConfig, *, log: Callable[[str], None]) -> dict[
 
     The rows are micro-batch × seq_len, the engines' tokens per step; on CUDA the probe's
     cached blocks are released afterwards, so the engines' processes find them free.
+
+    Example:
+        >>> measure_peak(dry_run_config(), log=print)["peak_flops"] > 0  # doctest: +SKIP
+        True
     """
     import torch
 
@@ -297,6 +314,12 @@ def register_gpu_options(parser: argparse.ArgumentParser) -> None:
     ``coursekit bench`` already has ``--output``, ``--model``, ``--engines``, ``--steps``,
     ``--batch-size``, ``--seq-len``, ``--rank``, ``--lr``, ``--seed``, ``--threads`` and
     ``--peak-seconds``; ``config_from_args`` reads them too.
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> register_gpu_options(parser)
+        >>> parser.parse_args(["--gpu", "--no-qlora"]).no_qlora
+        True
     """
     add = parser.add_argument
     add("--gpu", action="store_true", help="run the prepared one-GPU benchmark (docs/gpu.md)")
@@ -321,7 +344,13 @@ def _add_shared_options(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> GpuBenchConfig:
-    """Return the config of the flags (unset flags: defaults; ``--dry-run``: its defaults)."""
+    """Return the config of the flags (unset flags: defaults; ``--dry-run``: its defaults).
+
+    Example:
+        >>> args = parser.parse_args(["--output", "o", "--dry-run"])  # doctest: +SKIP
+        >>> config_from_args(args).device  # doctest: +SKIP
+        'cpu'
+    """
     fields = ("model", "device", "steps", "batch_size", "seq_len", "rank", "lr", "seed",
               "threads", "peak_seconds", "targets", "precision")  # fmt: skip
     given = {k: getattr(args, k) for k in fields if getattr(args, k, None) is not None}
@@ -332,7 +361,13 @@ def config_from_args(args: argparse.Namespace) -> GpuBenchConfig:
 
 
 def run_from_args(args: argparse.Namespace, *, log: Callable[[str], None] | None = None) -> int:
-    """Run from parsed flags: skip without CUDA (one line, ``SKIPPED``), else run and print."""
+    """Run from parsed flags: skip without CUDA (one line, ``SKIPPED``), else run and print.
+
+    Example:
+        >>> run_from_args(parser.parse_args(["--output", "o"]))  # without CUDA  # doctest: +SKIP
+        gpu bench: skipped, torch 2.x sees no CUDA device (use --dry-run for the CPU path)
+        0
+    """
     import torch
 
     config = config_from_args(args)
@@ -347,7 +382,12 @@ def run_from_args(args: argparse.Namespace, *, log: Callable[[str], None] | None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m coursekit.recipes.bench.gpu``: the standalone entry of ``benchmarks/gpu.sh``."""
+    """``python -m coursekit.recipes.bench.gpu``: the standalone entry of ``benchmarks/gpu.sh``.
+
+    Example:
+        >>> main(["--output", "gpu-out", "--dry-run"])  # doctest: +SKIP
+        0
+    """
     parser = argparse.ArgumentParser(prog="python -m coursekit.recipes.bench.gpu")
     _add_shared_options(parser)
     register_gpu_options(parser)

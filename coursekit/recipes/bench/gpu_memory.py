@@ -90,7 +90,12 @@ def memory_job(
 
 
 def model_config_of(model: str) -> Any:
-    """Return the ``Qwen2Config`` of a preset name, ``tiny`` or a checkpoint directory."""
+    """Return the ``Qwen2Config`` of a preset name, ``tiny`` or a checkpoint directory.
+
+    Example:
+        >>> model_config_of("qwen2.5-coder-0.5b").hidden_size
+        896
+    """
     from coursekit.presets import PRESETS, preset_config
     from coursekit.tiny import tiny_qwen2_config
 
@@ -110,6 +115,11 @@ def measure_point(job: dict[str, Any]) -> dict[str, Any]:
         ``allocated_bytes``, ``method``, and on CUDA ``reserved_bytes``, ``used_bytes``
         (``total − free`` after the steps) and ``context_probe_bytes`` (in use after the
         first tiny kernel, before any model: the bare context); None for each on a CPU.
+
+    Example:
+        >>> job = memory_job(*memory_points(dry_run=True)[0], model="tiny", device="cpu")
+        >>> measure_point(job)["used_bytes"] is None  # doctest: +SKIP
+        True
     """
     import torch
 
@@ -179,6 +189,9 @@ def point_row(
 
     ``peak_error`` is (estimate − A) / A; ``total_error`` is (estimate with the assumed
     overhead − U) / U (None without U).
+
+    Example:
+        >>> row = point_row(name, adapter, train, config, measure_point(job))  # doctest: +SKIP
     """
     predicted = estimate(model_config, adapter, train)
     allocated, used = measured["allocated_bytes"], measured["used_bytes"]
@@ -208,6 +221,9 @@ def check_memory(
         (``fit_overhead``'s dict plus ``total_error`` per point with the fitted constants) or
         None, ``fit_note`` saying why there is no fit, and ``context_probe_bytes``: the
         median over the children of the memory in use after one tiny kernel (None on a CPU).
+
+    Example:
+        >>> check_memory("tiny", "cpu", dry_run=True, runner=measure_point)["fit"]  # doctest: +SKIP
     """
     model_config = model_config_of(model)
     rows = []
@@ -234,7 +250,12 @@ def check_memory(
 
 
 def child_main(argv: Sequence[str]) -> None:
-    """The child process: measure the point of the JSON job in ``argv[0]``, print its result."""
+    """The child process: measure the point of the JSON job in ``argv[0]``, print its result.
+
+    Example:
+        >>> child_main([json.dumps(job)])  # doctest: +SKIP
+        RESULT {"allocated_bytes": ...}
+    """
     print(result_line(measure_point(json.loads(argv[0]))), flush=True)
 
 

@@ -75,7 +75,12 @@ RUN_COLUMNS: tuple[tuple[str, str, str, float], ...] = (
 
 
 def run_table(by_engine: dict[str, dict[str, Any]]) -> list[str]:
-    """Return the Markdown table of one method's engines (one run each)."""
+    """Return the Markdown table of one method's engines (one run each).
+
+    Example:
+        >>> run_table({"coursekit": {"tokens_per_s": 1234.0}})[2][:24]
+        '| coursekit | 1234 | – |'
+    """
     headers = ["engine", *(c[0] for c in RUN_COLUMNS)]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for engine, result in by_engine.items():
@@ -85,7 +90,12 @@ def run_table(by_engine: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def memory_lines(memory: dict[str, Any]) -> list[str]:
-    """Return the memory check's table and the assumed vs fitted overhead."""
+    """Return the memory check's table and the assumed vs fitted overhead.
+
+    Example:
+        >>> memory_lines(report["memory"])[0]  # doctest: +SKIP
+        '| configuration | estimate GiB | ...'
+    """
     lines = [
         "| configuration | estimate GiB | allocated GiB | error | used GiB | estimate+overhead "
         "vs used |",
@@ -119,7 +129,12 @@ def memory_lines(memory: dict[str, Any]) -> list[str]:
 
 
 def format_markdown(report: dict[str, Any]) -> str:
-    """Return ``gpu.md``: settings, machine, peaks, the engine tables, skips, memory."""
+    """Return ``gpu.md``: settings, machine, peaks, the engine tables, skips, memory.
+
+    Example:
+        >>> format_markdown(report).splitlines()[0]  # doctest: +SKIP
+        '# coursekit bench --gpu'
+    """
     c, m, peak, nominal = (report[k] for k in ("config", "machine", "matmul_peak",
                                                "nominal_peak"))  # fmt: skip
     gpu = m["gpu_name"] or "no GPU (dry run)"
@@ -160,6 +175,10 @@ def write_report(report: dict[str, Any], output: str | os.PathLike[str]) -> dict
 
     Returns:
         File name → path written.
+
+    Example:
+        >>> write_report(report, "gpu-out")["gpu.md"]  # doctest: +SKIP
+        'gpu-out/gpu.md'
     """
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)
