@@ -166,6 +166,7 @@ class Trainer:
             NonFiniteError: the loss or the gradient norm was NaN or infinite ("stop").
         """
         tick, config, accelerator = time.perf_counter(), self.config, self.accelerator
+        self.loss.train()  # a model loaded for inference arrives in eval mode: dropout would be off
         rows = self.sampler.take(config.sequences_per_step * accelerator.num_processes)
         n_targets = sum(target_count(row) for row in rows)  # N: the whole step, all processes
         mine, b = self._my_rows(rows), config.micro_batch_size

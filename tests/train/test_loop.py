@@ -209,3 +209,19 @@ def test_on_nonfinite_skip_skips_and_counts() -> None:
     assert all("loss" in r for i, r in enumerate(rows.steps) if i != 1)
     assert all(torch.equal(before[1][n], before[2][n]) for n in before[1])  # step 2: no update
     assert summary["skipped_steps"] == 1 and summary["steps"] == 4
+
+
+def test_a_model_that_arrives_in_eval_mode_trains_in_train_mode() -> None:
+    """Loaders return eval mode; without evaluation first, dropout must still be on."""
+    model = worker.tiny_model()  # LoRA dropout > 0
+    model.eval()
+    modes = []
+
+    class Mode(BaseCallback):
+        def on_step(self, row):
+            modes.append(all(m.training for m in model.modules()))
+
+    trainer = Trainer(model, worker.examples(8), [], config(max_steps=2, eval_every=0),
+                      pad_id=0, callbacks=[Mode()])  # fmt: skip
+    trainer.fit()
+    assert modes == [True, True]
