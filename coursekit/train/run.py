@@ -1,7 +1,8 @@
 """A training run is one folder, written atomically piece by piece.
 
-``runs/<name>/{config.yaml, metrics.jsonl, summary.json, checkpoints/step-N/, adapter/}``
-(``model/`` instead of ``adapter/`` for a full fine-tune).
+``runs/<name>/{config.yaml, metrics.jsonl, summary.json, checkpoints/step-N/, adapter/,
+manifest.json}`` (``model/`` instead of ``adapter/`` for a full fine-tune; the manifest's
+digests are :mod:`coursekit.grading.manifest`'s).
 
 The components of a run: ``prepare_output`` (:mod:`coursekit.train.folder`) checks the
 folder and writes ``config.yaml`` before any loading, ``load_for_training`` loads and encodes
@@ -29,6 +30,7 @@ import torch
 
 from coursekit.data.prompts import EncodedExample
 from coursekit.errors import CoursekitError, CoursekitWarning
+from coursekit.grading.manifest import write_manifest
 from coursekit.io import atomic_directory, write_json
 from coursekit.train.callbacks import Callback, MetricsLogger
 from coursekit.train.checkpoint import Checkpointer, restore
@@ -100,7 +102,7 @@ def train_run(
     The folder must already hold ``config.yaml`` (``prepare_output``). Writes
     ``metrics.jsonl`` (rows after the resumed checkpoint's step are dropped first),
     ``checkpoints/step-N/`` every ``config.save_every`` steps, the trained ``adapter/``
-    (``model/`` without adapters) and ``summary.json``.
+    (``model/`` without adapters), ``summary.json`` and last ``manifest.json``.
 
     Args:
         model: the model with adapters applied (or every weight trainable), seeded by the caller.
@@ -192,7 +194,7 @@ def _finish(
     checkpointer: Checkpointer,
     guard: SignalGuard,
 ) -> None:
-    """Write ``adapter/`` (or ``model/``) and ``summary.json``; on failure keep the steps.
+    """Write ``adapter/`` (or ``model/``), ``summary.json`` and ``manifest.json``.
 
     A signal during these writes waits for them and is then dropped: the run is complete.
 
@@ -204,6 +206,9 @@ def _finish(
         with guard.critical(deliver=False):
             summary["output"] = str(_save_final(model, out, tokenizer))
             write_json(out / "summary.json", summary)
+            device, processes = trainer.accelerator.device, trainer.accelerator.num_processes
+            write_manifest(out, trainer.config, train=trainer.sampler.examples,
+                           device=str(device), processes=processes)  # fmt: skip
     except OSError as error:
         raise RunFailedError(_final_save_failed(error, trainer, checkpointer, out)) from None
 

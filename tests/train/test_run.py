@@ -95,7 +95,7 @@ def test_a_full_fine_tune_writes_the_whole_model(tmp_path) -> None:
     assert summary["output"] == str(tmp_path / "model")
     assert (tmp_path / "model" / "config.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "checkpoints", "config.yaml", "metrics.jsonl", "model", "summary.json",
+        "checkpoints", "config.yaml", "manifest.json", "metrics.jsonl", "model", "summary.json",
     ]  # fmt: skip
 
 
