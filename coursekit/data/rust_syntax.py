@@ -90,15 +90,20 @@ def item_source(node: tree_sitter.Node) -> str:
     """
     prefix = prefix_nodes(node)
     start = prefix[0].start_byte if prefix else node.start_byte
-    whole = _root(node).text or b""
-    return whole[start : node.end_byte].decode("utf-8", errors="replace")
+    return _source_between(node, start, node.end_byte)
 
 
-def _root(node: tree_sitter.Node) -> tree_sitter.Node:
-    """Return the root of the tree ``node`` belongs to."""
-    while node.parent is not None:
-        node = node.parent
-    return node
+def _source_between(node: tree_sitter.Node, start: int, end: int) -> str:
+    """Return the file's text from byte ``start`` to ``end`` (absolute offsets).
+
+    The root node's text begins at the file's first token, not at byte 0, so a file that
+    starts with blank lines or comments shifts it: offsets are taken relative to the root.
+    """
+    root = node
+    while root.parent is not None:
+        root = root.parent
+    whole = root.text or b""
+    return whole[start - root.start_byte : end - root.start_byte].decode("utf-8", "replace")
 
 
 def name_of(node: tree_sitter.Node) -> str:
@@ -155,6 +160,5 @@ def impl_header(node: tree_sitter.Node) -> str:
         'impl<T> Foo<T> {'
     """
     body = node.child_by_field_name("body")
-    whole = _root(node).text or b""
     end = body.start_byte + 1 if body is not None else node.end_byte
-    return whole[node.start_byte : end].decode("utf-8", errors="replace")
+    return _source_between(node, node.start_byte, end)
