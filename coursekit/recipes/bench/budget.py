@@ -38,6 +38,9 @@ from coursekit.data.prompts import IGNORE_INDEX, EncodedExample
 from coursekit.errors import CoursekitError
 from coursekit.train.sampler import RowSampler
 
+DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16}
+"""An engine's ``precision`` → the dtype every engine loads the model in (bf16: autocast too)."""
+
 
 @dataclass(frozen=True)
 class Data:
@@ -258,6 +261,8 @@ def val_loss(
 ) -> float:
     """Return Σ loss_sum / Σ n_targets over ``val`` in batches of 4 (one example per row).
 
+    The batches go to the device of the model's first parameter.
+
     Args:
         model: the trained model (any engine's; the same function for all).
         val: encoded validation examples.
@@ -267,6 +272,7 @@ def val_loss(
     from coursekit.data.batching import collate, target_count
     from coursekit.train.loss import TargetLoss
 
+    device = next(model.parameters()).device
     loss, total = TargetLoss(model).eval(), 0.0
     for start in range(0, len(val), 4):
         rows = [[e] for e in val[start : start + 4]]
@@ -275,6 +281,7 @@ def val_loss(
             from coursekit.adapters.multi import adapter_indices
 
             route = adapter_indices(model, torch.full((len(rows),), adapter))
+        batch = {k: v.to(device) for k, v in collate(rows, pad_id).items()}
         with route:
-            total += loss(**collate(rows, pad_id)).item()
+            total += loss(**batch).item()
     return total / sum(target_count([e]) for e in val)

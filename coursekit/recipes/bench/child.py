@@ -32,8 +32,15 @@ PEER_PACKAGES: dict[str, str] = {"trl": f"trl=={TRL_VERSION}"}
 """Engines whose package is optional (a dev pin), checked before anything runs → the pin."""
 
 
-def run_child(job: dict[str, Any]) -> dict[str, Any]:
-    """Run one engine in a fresh Python process and return its result line as a dict.
+def run_child(
+    job: dict[str, Any], *, module: str = "coursekit.recipes.bench.child"
+) -> dict[str, Any]:
+    """Run one job in a fresh Python process and return its result line as a dict.
+
+    Args:
+        job: the JSON-ready job (an engine's: ``engine``, ``method`` and settings; or any
+            job with a ``name`` that ``module``'s ``__main__`` reads from ``argv[1]``).
+        module: the module run with ``python -m`` (this one: ``child_main``).
 
     Raises:
         CoursekitError: the child exited without a result (the message ends with its stderr).
@@ -41,12 +48,13 @@ def run_child(job: dict[str, Any]) -> dict[str, Any]:
     root = str(Path(coursekit.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}  # fmt: skip
-    command = [sys.executable, "-m", "coursekit.recipes.bench.child", json.dumps(job)]
+    command = [sys.executable, "-m", module, json.dumps(job)]
     output = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     result = parse_result(output.stdout)
     if result is None:
         tail = " | ".join(output.stderr.strip().splitlines()[-5:])
-        raise CoursekitError(f"bench: {job['engine']} ({job['method']}) failed: {tail}")
+        label = job.get("name") or f"{job['engine']} ({job['method']})"
+        raise CoursekitError(f"bench: {label} failed: {tail}")
     return result
 
 

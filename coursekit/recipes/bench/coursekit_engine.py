@@ -17,8 +17,10 @@ same session. Methods:
   shared. Target tokens count all N adapters; per-adapter tokens/s is that over N. The
   validation loss is the mean over the adapters.
 
-Every method shares the LoRA (rank, alpha = 2 · rank, q/v), AdamW at the constant rate,
-clipping at 1.0 and the budget (``coursekit.recipes.bench.budget``).
+Every method shares the LoRA (rank, alpha = 2 · rank, the ``targets`` preset: q/v by
+default), AdamW at the constant rate, clipping at 1.0 and the budget
+(``coursekit.recipes.bench.budget``). ``precision`` (fp32, or bf16 weights and autocast) and
+``device`` (``cpu`` by default; ``cuda`` for ``coursekit bench --gpu``) apply to every method.
 """
 
 from __future__ import annotations
@@ -30,7 +32,14 @@ from typing import Any
 
 import torch
 
-from coursekit.recipes.bench.budget import Data, FeedCounter, OnePassRows, load_data, val_loss
+from coursekit.recipes.bench.budget import (
+    DTYPES,
+    Data,
+    FeedCounter,
+    OnePassRows,
+    load_data,
+    val_loss,
+)
 
 BENCH_METHODS: tuple[str, ...] = ("qat", "multi")
 """Methods the suite runs besides ``run_methods()``: coursekit only, the peers skip them."""
@@ -62,16 +71,23 @@ class Session:
     """Numbers to add to the result."""
 
 
-def adapted_model(model: str, method: str, rank: int, adapters: int) -> torch.nn.Module:
-    """Load ``model`` and prepare it for ``method`` (adapters applied or all weights trainable)."""
+def adapted_model(
+    model: str, method: str, rank: int, adapters: int, *, targets: str = "qv",
+    precision: str = "fp32", device: str = "cpu",
+) -> torch.nn.Module:  # fmt: skip
+    """Load ``model`` and prepare it for ``method`` (adapters applied or all weights trainable).
+
+    ``targets`` is a preset of ``coursekit.adapters.TARGET_PRESETS``; the weights are loaded
+    in ``DTYPES[precision]`` on ``device``.
+    """
     from coursekit.adapters import AdapterConfig, apply
     from coursekit.adapters.multi import apply_multi
     from coursekit.adapters.qat import apply_qat
     from coursekit.loading import load_model
     from coursekit.train.spec import RunSpec
 
-    lora = AdapterConfig(rank=rank, alpha=2 * rank, targets="qv")
-    base = load_model(model)
+    lora = AdapterConfig(rank=rank, alpha=2 * rank, targets=targets)
+    base = load_model(model, dtype=DTYPES[precision], device=device)
     if method == "qat":
         return apply_qat(base, lora, quant="nf4")
     if method == "multi":
@@ -84,8 +100,13 @@ def session(
     *, model: str = "tiny", data: str = "", steps: int | None = 12, samples: int | None = None,
     val_samples: int | None = None, batch_size: int = 4, seq_len: int = 384, rank: int = 8,
     lr: float = 2e-3, seed: int = 0, method: str = "lora", adapters: int = 4,
+    targets: str = "qv", precision: str = "fp32", device: str = "cpu",
 ) -> Session:  # fmt: skip
-    """Build the run of ``method`` at the budget: ``steps`` steps, or one pass over ``samples``."""
+    """Build the run of ``method`` at the budget: ``steps`` steps, or one pass over ``samples``.
+
+    ``targets``, ``precision`` and ``device`` as in ``adapted_model`` (``TrainConfig.precision``
+    and the ``Accelerator``'s device follow them).
+    """
     from coursekit.train.config import TrainConfig
     from coursekit.train.run import seed_everything
 
@@ -95,25 +116,28 @@ def session(
     config = TrainConfig(
         max_steps=rows.steps(batch_size) if rows else steps, micro_batch_size=batch_size,
         learning_rate=lr, schedule="constant", seq_len=seq_len, packing=True, eval_every=0,
-        seed=seed,
+        seed=seed, precision=precision,
     )  # fmt: skip
     seed_everything(seed)
-    lora = adapted_model(model, method, rank, adapters).train()  # load_model gives eval mode
+    lora = adapted_model(model, method, rank, adapters, targets=targets, precision=precision,
+                         device=device)  # fmt: skip
+    lora.train()  # load_model gives eval mode
     if method == "multi":
         return _multi_session(lora, fed, config, rows, adapters)
-    return _trainer_session(lora, fed, config, rows)
+    return _trainer_session(lora, fed, config, rows, cpu=device == "cpu")
 
 
 def _trainer_session(
-    model: torch.nn.Module, fed: Data, config: Any, rows: OnePassRows | None
+    model: torch.nn.Module, fed: Data, config: Any, rows: OnePassRows | None, *, cpu: bool
 ) -> Session:
-    """A session stepped by coursekit's ``Trainer.train_step``."""
-    from coursekit.train.loop import Trainer
+    """A session stepped by coursekit's ``Trainer.train_step`` (``cpu``: on the CPU)."""
+    from coursekit.train.loop import Trainer, make_accelerator
     from coursekit.train.run import seed_everything
 
     seed_everything(config.seed)
     pad_id = fed.tokenizer.pad_token_id
-    trainer = Trainer(model, fed.train, [], config, pad_id=pad_id)
+    trainer = Trainer(model, fed.train, [], config, pad_id=pad_id,
+                      accelerator=make_accelerator(config, cpu=cpu))  # fmt: skip
     if rows is not None:  # the samples budget: one pass in the budget's order
         trainer.sampler = rows
 
@@ -158,6 +182,8 @@ class MultiStep:
         rows = self.rows.take(self.config.micro_batch_size)
         n_targets = sum(target_count(row) for row in rows)  # one copy's
         batch = collate(rows * self.adapters, self.pad_id)  # (N·b, s): copy k = rows k·b…
+        device = self.params[0].device
+        batch = {k: v.to(device) for k, v in batch.items()}
         indices = torch.arange(self.adapters).repeat_interleave(len(rows))  # (N·b,)
         with adapter_indices(self.model, indices):
             (self.loss(**batch) / n_targets).backward()

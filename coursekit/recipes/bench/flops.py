@@ -1,9 +1,10 @@
-"""The physical limit of ``coursekit bench``: model FLOPs per token and the fp32 matmul peak.
+"""The physical limit of ``coursekit bench``: model FLOPs per token and the matmul peak.
 
 An engine's achieved FLOP/s is the model FLOPs of every token position it processed divided
-by its training seconds; the fraction of the machine's measured ``torch.mm`` fp32 peak at the
-model's own matmul shapes says how far it is from what the hardware can do (PaLM's "model
-FLOPs utilization", Chowdhery et al. 2022, Appendix B).
+by its training seconds; the fraction of the machine's measured ``torch.mm`` peak at the
+model's own matmul shapes (fp32 on the CPU; the run's dtype on a GPU, ``coursekit bench
+--gpu``) says how far it is from what the hardware can do (PaLM's "model FLOPs
+utilization", Chowdhery et al. 2022, Appendix B).
 
 Legend: L layers, d hidden size, h query heads, n_kv key/value heads, d_h head dimension,
 f intermediate (MLP) size, V vocabulary, s sequence length.
@@ -79,20 +80,24 @@ def train_flops_per_token(config: Any, seq_len: int) -> int:
 
 
 def matmul_peak(
-    config: Any, tokens: int, *, min_seconds: float = 0.25, max_repeats: int = 1000
-) -> dict[str, Any]:
-    """Measure fp32 ``torch.mm`` FLOP/s at each weight shape with ``tokens`` rows; the best.
+    config: Any, tokens: int, *, min_seconds: float = 0.25, max_repeats: int = 1000,
+    device: str = "cpu", dtype: torch.dtype = torch.float32,
+) -> dict[str, Any]:  # fmt: skip
+    """Measure ``torch.mm`` FLOP/s at each weight shape with ``tokens`` rows; the best.
 
     Each shape (tokens × in) @ (in × out) runs once to warm up, then repeatedly until
     ``min_seconds`` have passed (or ``max_repeats`` runs); its rate is 2·tokens·in·out per
     run over the mean time. The peak is the best shape's rate, measured on the threads torch
-    has now (the caller sets them).
+    has now (the caller sets them). On CUDA the device is synchronized after the warm-up and
+    after the last run, so the time is the kernels', not their launches'.
 
     Args:
         config: a ``Qwen2Config``: its matmul shapes are the ones probed.
         tokens: rows of the left operand (micro-batch × sequence length of the benchmark).
         min_seconds: time spent per shape at least.
         max_repeats: runs per shape at most.
+        device: where the operands live (``cpu``, ``cuda``).
+        dtype: the operands' dtype (fp32 by default; ``torch.bfloat16`` for a GPU's bf16 peak).
 
     Returns:
         ``peak_flops`` (FLOP/s), ``threads`` and ``shapes``: [tokens, in, out, FLOP/s] each.
@@ -105,15 +110,19 @@ def matmul_peak(
     if tokens < 1:
         raise ValueError(f"matmul_peak tokens must be >= 1 (got {tokens})")
     generator = torch.Generator().manual_seed(0)
+    cuda = torch.device(device).type == "cuda"
+    sync = torch.cuda.synchronize if cuda else lambda: None
     rates = []
     for k, n, _ in matmul_shapes(config):
-        a = torch.randn(tokens, k, generator=generator)
-        b = torch.randn(k, n, generator=generator)
-        torch.mm(a, b)  # warm-up: allocation, thread pool
+        a = torch.randn(tokens, k, generator=generator).to(device, dtype)
+        b = torch.randn(k, n, generator=generator).to(device, dtype)
+        torch.mm(a, b)  # warm-up: allocation, thread pool, kernel selection
+        sync()
         runs, started = 0, time.perf_counter()
         while runs < max_repeats and (runs == 0 or time.perf_counter() - started < min_seconds):
             torch.mm(a, b)
             runs += 1
+        sync()
         seconds = (time.perf_counter() - started) / runs
         rates.append([tokens, k, n, 2 * tokens * k * n / seconds])
     return {

@@ -8,7 +8,7 @@ One invocation on one CUDA GPU:
    nominal dense bf16 peak when the device name is known (``NOMINAL_BF16_PEAKS``);
 2. fine-tunes it with bf16 LoRA r16 on all linear layers at seq_len 1024 with coursekit,
    HF ``Trainer`` + peft and TRL ``SFTTrainer``: the engines of ``coursekit bench``
-   (``train_throughput``, ``trl_peer``), each in its own process (``suite.run_child``), so
+   (``train_throughput``, ``trl_peer``), each in its own process (``child.run_child``), so
    each ``torch.cuda.max_memory_allocated`` is its own. Per engine: target tokens/s, model
    FLOP/s as a fraction of the measured and the nominal peak (MFU), peak memory;
 3. QLoRA: coursekit's NF4 (the ``qlora`` run method) against peft on a bitsandbytes 4-bit
@@ -36,12 +36,13 @@ from typing import Any, Literal
 
 from coursekit import codec
 from coursekit.errors import CoursekitError
-from coursekit.recipes.bench.suite import PEER_PACKAGES, SUITE_ENGINES, derive, run_child
+from coursekit.recipes.bench.child import PEER_PACKAGES, SUITE_ENGINES, run_child
+from coursekit.recipes.bench.suite import derive
 
 SKIPPED = 0
 """Exit status when there is no CUDA device: skipped, not failed (CI has no GPU)."""
-ENGINE_MODULE = "coursekit.recipes.bench.suite"
-"""The child module that runs one engine (``suite.child_main``)."""
+ENGINE_MODULE = "coursekit.recipes.bench.child"
+"""The child module that runs one engine (``child.child_main``)."""
 MEMORY_MODULE = "coursekit.recipes.bench.gpu_memory"
 """The child module that measures one memory point (``gpu_memory.child_main``)."""
 QLORA_ENGINES: tuple[str, ...] = ("coursekit", "hf")
@@ -234,7 +235,7 @@ def run_gpu_bench(
         output: the folder to write into (created); the random checkpoint lives in a
             temporary folder inside it while the runs need it.
         runner: ``runner(job, module=...)`` runs one job and returns its result
-            (``suite.run_child``: a fresh process).
+            (``child.run_child``: a fresh process).
         log: receives one line per finished step.
 
     Raises:
@@ -271,8 +272,7 @@ def run_gpu_bench(
                                   precision=config.precision)  # fmt: skip
         for method, engine in planned:
             job = {**config.settings(model, method), "engine": engine, "threads": config.threads}
-            result = mfu(derive(runner(job, module=ENGINE_MODULE), config.steps,
-                                peak["peak_flops"]), nominal)  # fmt: skip
+            result = mfu(derive(runner(job, module=ENGINE_MODULE), peak["peak_flops"]), nominal)
             runs.setdefault(method, {})[engine] = result
             log(f"gpu bench: {method} {engine}: {result['tokens_per_s']:.0f} target tok/s")
     report = {

@@ -348,6 +348,10 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.gpu:  # the prepared one-GPU run (docs/gpu.md); imported here: it imports this
+        from coursekit.recipes.bench.gpu import run_from_args
+
+        return run_from_args(args)
     config = config_from_args(args)
     report = run_bench(config, args.output, log=lambda line: print(line, file=sys.stderr))
     print(Path(report["files"]["bench.md"]).read_text(), end="")
@@ -387,4 +391,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also profile coursekit's steps per method: where the step time goes",
     )
     add("--profile-steps", type=int, help="steps profiled per method (default 3)")
+    from coursekit.recipes.bench.gpu import register_gpu_options  # it imports this module
+
+    register_gpu_options(parser)
     parser.set_defaults(handler=_bench)

@@ -2,14 +2,14 @@
 
 HF ``Trainer`` + peft (``run_hf``) fine-tunes the model coursekit fine-tunes, on the same
 data and budget (``coursekit.recipes.bench.budget``), with the same LoRA (rank, alpha =
-2 · rank, q/v targets), optimizer (AdamW, constant lr, clip 1.0), micro-batch size and seed;
-every sample is one row, padded to the longest of its batch, and the logits are computed at
-every position. ``peer_model``, ``peer_arguments`` and ``FeedCounter`` are shared with the
-TRL peer (``trl_peer.py``). Measured per engine (each in its own process, so each peak RSS
-is its own): target tokens/s = target tokens / training seconds (``train_runtime`` of
-``Trainer.train``; coursekit: its summed step times), peak RSS (``ru_maxrss``), the samples
-fed and the final validation loss, measured the same way for every engine
-(``budget.val_loss``).
+2 · rank, the same targets: q/v by default), precision, device, optimizer (AdamW, constant
+lr, clip 1.0), micro-batch size and seed; every sample is one row, padded to the longest of
+its batch, and the logits are computed at every position. ``peer_model``, ``peer_arguments``
+and ``FeedCounter`` are shared with the TRL peer (``trl_peer.py``). Measured per engine
+(each in its own process, so each peak RSS is its own): target tokens/s = target tokens /
+training seconds (``train_runtime`` of ``Trainer.train``; coursekit: its summed step times),
+peak RSS (``ru_maxrss``), the samples fed and the final validation loss, measured the same
+way for every engine (``budget.val_loss``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from coursekit.recipes.bench.budget import FeedCounter, load_data, val_loss
+from coursekit.recipes.bench.budget import DTYPES, FeedCounter, load_data, val_loss
 from coursekit.recipes.bench.coursekit_engine import run_coursekit
 
 RESULT_PREFIX = "RESULT "
@@ -32,43 +32,60 @@ RESULT_PREFIX = "RESULT "
 
 PEER_METHODS: tuple[str, ...] = ("lora", "dora", "full")
 """The run methods the peers (HF ``Trainer`` + peft, TRL) are benchmarked with."""
+CUDA_PEER_METHODS: tuple[str, ...] = ("qlora",)
+"""Peer methods that need bitsandbytes' CUDA kernels (``coursekit bench --gpu`` runs them)."""
 
 
-def peer_model(model: str, method: str, rank: int) -> torch.nn.Module:
-    """Load ``model`` for a peer: peft LoRA or DoRA (alpha = 2 · rank, q/v), or all weights.
+def peer_model(
+    model: str, method: str, rank: int, *, targets: str = "qv", precision: str = "fp32",
+    device: str = "cpu",
+) -> torch.nn.Module:  # fmt: skip
+    """Load ``model`` for a peer: peft LoRA/DoRA (alpha = 2 · rank), or all weights.
+
+    ``targets`` is a preset of ``coursekit.adapters.TARGET_PRESETS`` (q/v by default); the
+    weights are loaded in ``DTYPES[precision]`` on ``device``. ``qlora`` loads the base in
+    bitsandbytes NF4 with double quantization (``load_model(quantization="nf4")``, CUDA only).
 
     Raises:
-        ValueError: ``method`` is not one of ``PEER_METHODS``.
+        ValueError: ``method`` is not one of ``PEER_METHODS`` or ``CUDA_PEER_METHODS``.
     """
     from peft import LoraConfig, get_peft_model
 
+    from coursekit.adapters import TARGET_PRESETS
     from coursekit.loading import load_model
 
-    if method not in PEER_METHODS:
-        raise ValueError(f"peer method must be one of {list(PEER_METHODS)} (got {method!r})")
-    base = load_model(model)
+    allowed = PEER_METHODS + CUDA_PEER_METHODS
+    if method not in allowed:
+        raise ValueError(f"peer method must be one of {list(allowed)} (got {method!r})")
+    quantization = "nf4" if method == "qlora" else None
+    base = load_model(model, dtype=DTYPES[precision], quantization=quantization, device=device)
     if method == "full":
         return base.requires_grad_(True)
     lora = LoraConfig(
-        r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "v_proj"],
+        r=rank, lora_alpha=2 * rank, target_modules=list(TARGET_PRESETS[targets]),
         use_dora=method == "dora",
     )  # fmt: skip
     return get_peft_model(base, lora)
 
 
 def peer_arguments(
-    output_dir: str, *, batch_size: int, lr: float, seed: int, steps: int | None
-) -> dict[str, Any]:
+    output_dir: str, *, batch_size: int, lr: float, seed: int, steps: int | None,
+    precision: str = "fp32", device: str = "cpu",
+) -> dict[str, Any]:  # fmt: skip
     """Return the ``TrainingArguments`` keywords both peers share, at the bench's budget.
 
     AdamW at the constant ``lr`` without weight decay, clipping at 1.0, no saving, logging or
-    evaluation, on the CPU, no data workers. The budget: ``max_steps=steps``, or (``steps``
-    None: the samples budget) one epoch read in order (``train_sampling_strategy``
-    ``"sequential"``: the budget's order, which the bench shuffled once already).
+    evaluation, no data workers; on the CPU unless ``device`` is not ``cpu``, bf16 autocast
+    for ``precision="bf16"``. The budget: ``max_steps=steps``, or (``steps`` None: the
+    samples budget) one epoch read in order (``train_sampling_strategy`` ``"sequential"``:
+    the budget's order, which the bench shuffled once already).
 
     Example:
         >>> peer_arguments("out", batch_size=4, lr=1e-3, seed=0, steps=None)["num_train_epochs"]
         1
+        >>> args = peer_arguments("out", batch_size=4, lr=1e-3, seed=0, steps=2, device="cuda")
+        >>> args["use_cpu"], args["bf16"]
+        (False, False)
     """
     if steps is None:
         budget = {"num_train_epochs": 1, "train_sampling_strategy": "sequential"}
@@ -78,7 +95,8 @@ def peer_arguments(
         "output_dir": output_dir, "per_device_train_batch_size": batch_size,
         "learning_rate": lr, "lr_scheduler_type": "constant", "weight_decay": 0.0,
         "max_grad_norm": 1.0, "save_strategy": "no", "eval_strategy": "no",
-        "logging_strategy": "no", "report_to": [], "use_cpu": True, "seed": seed,
+        "logging_strategy": "no", "report_to": [], "use_cpu": device == "cpu",
+        "bf16": precision == "bf16", "seed": seed,
         "dataloader_num_workers": 0, "disable_tqdm": True, **budget,
     }  # fmt: skip
 
@@ -108,11 +126,13 @@ def run_hf(
     *, model: str = "tiny", data: str = "", steps: int | None = 12, samples: int | None = None,
     val_samples: int | None = None, batch_size: int = 4, seq_len: int = 384, rank: int = 8,
     lr: float = 2e-3, seed: int = 0, method: str = "lora", adapters: int = 1,
+    targets: str = "qv", precision: str = "fp32", device: str = "cpu",
 ) -> dict[str, Any]:  # fmt: skip
     """Fine-tune with HF ``Trainer`` + peft (padding); return tokens, seconds, samples, val loss.
 
-    ``method`` is one of ``PEER_METHODS`` (``full``: no peft, every weight trained);
-    ``adapters`` is accepted for a uniform signature (peers train one).
+    ``method`` is one of ``PEER_METHODS`` (``full``: no peft, every weight trained) or, on
+    CUDA, ``qlora`` (bitsandbytes NF4); ``targets``, ``precision`` and ``device`` as in
+    ``peer_model``. ``adapters`` is accepted for a uniform signature (peers train one).
     """
     from transformers import Trainer, TrainingArguments
 
@@ -120,7 +140,8 @@ def run_hf(
                     val_samples=val_samples)  # fmt: skip
     pad = fed.tokenizer.pad_token_id
     torch.manual_seed(seed)
-    peft_model = peer_model(model, method, rank)
+    peft_model = peer_model(model, method, rank, targets=targets, precision=precision,
+                            device=device)  # fmt: skip
 
     def collate(features):
         width = max(len(f.input_ids) for f in features)
@@ -133,7 +154,8 @@ def run_hf(
     with tempfile.TemporaryDirectory() as out:
         arguments = TrainingArguments(
             **peer_arguments(out, batch_size=batch_size, lr=lr, seed=seed,
-                             steps=None if fed.one_pass else steps),
+                             steps=None if fed.one_pass else steps, precision=precision,
+                             device=device),
             remove_unused_columns=False,
         )  # fmt: skip
         trainer = Trainer(
@@ -152,17 +174,21 @@ def measure_engine(
 ) -> dict[str, Any]:
     """Run one engine and add tokens/s = target_tokens / train_seconds, peak RSS, wall time.
 
+    With CUDA present, ``peak_cuda_bytes`` is ``torch.cuda.max_memory_allocated`` too.
+
     Args:
         engine: ``coursekit`` or ``hf`` (or a key of ``engines``).
         engines: engine name → run function (default ``ENGINES``).
         **settings: ``model``, ``data``, ``steps``, ``samples``, ``val_samples``,
-            ``batch_size``, ``seq_len``, ``rank``, ``lr``, ``seed``, ``method``, ``adapters``
-            (the run functions' keywords).
+            ``batch_size``, ``seq_len``, ``rank``, ``lr``, ``seed``, ``method``, ``adapters``,
+            ``targets``, ``precision``, ``device`` (the run functions' keywords).
     """
     started = time.perf_counter()
     result = (engines or ENGINES)[engine](**settings)
     result["tokens_per_s"] = result["target_tokens"] / result["train_seconds"]
     result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    if torch.cuda.is_available():  # pragma: no cover - GPU only
+        result["peak_cuda_bytes"] = int(torch.cuda.max_memory_allocated())
     result["wall_seconds"] = time.perf_counter() - started
     return result
 

@@ -46,11 +46,13 @@ def run_trl(
     *, model: str = "tiny", data: str = "", steps: int | None = 12, samples: int | None = None,
     val_samples: int | None = None, batch_size: int = 4, seq_len: int = 384, rank: int = 8,
     lr: float = 2e-3, seed: int = 0, method: str = "lora", adapters: int = 1,
+    targets: str = "qv", precision: str = "fp32", device: str = "cpu",
 ) -> dict[str, Any]:  # fmt: skip
     """Fine-tune with TRL ``SFTTrainer`` + peft (packed, padding-free, completion-only loss).
 
     Returns what ``run_hf`` returns: target tokens, train seconds, steps, samples fed,
-    validation loss, positions and model FLOPs. ``method`` is one of ``PEER_METHODS``.
+    validation loss, positions and model FLOPs. ``method`` is one of ``PEER_METHODS`` (or
+    ``qlora`` on CUDA); ``targets``, ``precision`` and ``device`` as in ``run_hf``.
 
     Raises:
         CoursekitError: TRL is not installed (the fix names the pinned version).
@@ -67,11 +69,13 @@ def run_trl(
                     val_samples=val_samples)  # fmt: skip
     pad = fed.tokenizer.pad_token_id
     torch.manual_seed(seed)
-    peft_model = peer_model(model, method, rank)
+    peft_model = peer_model(model, method, rank, targets=targets, precision=precision,
+                            device=device)  # fmt: skip
     with tempfile.TemporaryDirectory() as out:
         arguments = SFTConfig(
             **peer_arguments(out, batch_size=batch_size, lr=lr, seed=seed,
-                             steps=None if fed.one_pass else steps),
+                             steps=None if fed.one_pass else steps, precision=precision,
+                             device=device),
             max_length=seq_len, packing=True, packing_strategy="bfd", padding_free=True,
             completion_only_loss=True,
         )  # fmt: skip

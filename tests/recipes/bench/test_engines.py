@@ -86,3 +86,45 @@ def test_result_round_trips_through_the_child_stdout():
     stdout = "noise\n" + result_line({"old": 1}) + "\n" + result_line(result) + "\nmore\n"
     assert parse_result(stdout) == result
     assert parse_result("no result here\n") is None
+
+
+def adapted_names(model, kind):
+    """The projection names (``q_proj``…) of the modules of type ``kind`` in ``model``."""
+    return {
+        name.rsplit(".", 1)[-1] for name, m in model.named_modules() if type(m).__name__ == kind
+    }
+
+
+def test_coursekit_engine_trains_the_target_preset_in_the_run_precision(tiny_dir):
+    import torch
+
+    from coursekit.adapters import TARGET_PRESETS
+    from coursekit.recipes.bench.coursekit_engine import adapted_model, session
+
+    default = adapted_model("tiny", "lora", rank=2, adapters=1)
+    assert adapted_names(default, "LoRALinear") == set(TARGET_PRESETS["qv"])
+    assert default.model.embed_tokens.weight.dtype == torch.float32
+    run = session(steps=1, targets="all-linear", precision="bf16", **TINY)
+    assert adapted_names(run.model, "LoRALinear") == set(TARGET_PRESETS["all-linear"])
+    assert run.model.model.embed_tokens.weight.dtype == torch.bfloat16
+    run.step()
+    assert run.totals()["steps"] == 1 and 0 < run.evaluate() < 20
+
+
+def test_peer_model_targets_the_preset_and_lists_qlora_among_the_methods(tiny_dir):
+    from coursekit.adapters import TARGET_PRESETS
+    from coursekit.recipes.bench.train_throughput import peer_model
+
+    peft = peer_model("tiny", "lora", 2, targets="mlp")
+    lora = {name.rsplit(".", 1)[-1] for name, m in peft.named_modules() if hasattr(m, "lora_A")}
+    assert lora == set(TARGET_PRESETS["mlp"])
+    with pytest.raises(ValueError, match=r"\['lora', 'dora', 'full', 'qlora'\] \(got 'qat'\)"):
+        peer_model("tiny", "qat", 2)
+
+
+def test_peer_arguments_follow_the_device_and_the_precision():
+    default = peer_arguments("out", batch_size=4, lr=1e-3, seed=1, steps=7)
+    assert default["use_cpu"] is True and default["bf16"] is False
+    gpu = peer_arguments("out", batch_size=4, lr=1e-3, seed=1, steps=7, precision="bf16",
+                         device="cuda")  # fmt: skip
+    assert gpu["use_cpu"] is False and gpu["bf16"] is True

@@ -53,7 +53,7 @@ GIB = 2**30
 
 
 def in_process(job: dict, *, module: str) -> dict:
-    """Run a job as its child would (``suite.child_main`` / ``gpu_memory.measure_point``)."""
+    """Run a job as its child would (``child.child_main`` / ``gpu_memory.measure_point``)."""
     job = dict(job)
     if module == ENGINE_MODULE:
         job.pop("threads")
@@ -218,6 +218,32 @@ def test_check_memory_fits_the_synthetic_used_memory_it_is_given():
 # --- the dry run: the real code path, end to end on the CPU ---------------------------------
 
 
+def test_a_minimal_dry_run_measures_the_peak_runs_coursekit_and_writes_the_report(tmp_path):
+    # the fast cover of run_gpu_bench's CPU path (the full dry run below is marked slow)
+    config = dry_run_config(engines=("coursekit",), steps=1, memory=False)
+    jobs: list[dict] = []
+
+    def runner(job, *, module):
+        jobs.append(dict(job))
+        return in_process(job, module=module)
+
+    report = run_gpu_bench(config, tmp_path, runner=runner, log=lambda line: None)
+    assert [(j["method"], j["engine"]) for j in jobs] == [("lora", "coursekit"),
+                                                           ("qlora", "coursekit")]  # fmt: skip
+    assert {j["device"] for j in jobs} == {"cpu"} and jobs[0]["targets"] == "all-linear"
+    run = report["runs"]["lora"]["coursekit"]
+    assert run["steps"] == 1 and run["tokens_per_s"] > 0
+    assert run["step_seconds"] == pytest.approx(run["train_seconds"])
+    assert run["flop_fraction"] == pytest.approx(
+        run["achieved_flops"] / report["matmul_peak"]["peak_flops"]
+    )
+    assert report["matmul_peak"]["precision"] == "bf16" and report["memory"] is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gpu.json", "gpu.md"]
+
+
+DRY_RUN_IS_SLOW = pytest.mark.slow  # every engine, QLoRA and five memory points: 20-70 s
+
+
 @pytest.fixture(scope="module")
 def dry_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gpu")
@@ -226,6 +252,7 @@ def dry_run(tmp_path_factory):
     return run_gpu_bench(config, out, runner=in_process, log=lines.append), out, lines
 
 
+@DRY_RUN_IS_SLOW
 def test_dry_run_times_every_engine_and_counts_its_flops(dry_run):
     report, _, lines = dry_run
     assert set(report["runs"]) == {"lora", "qlora"}
@@ -241,6 +268,7 @@ def test_dry_run_times_every_engine_and_counts_its_flops(dry_run):
     assert any("lora coursekit" in line for line in lines)
 
 
+@DRY_RUN_IS_SLOW
 def test_dry_run_memory_estimate_is_within_15_percent_of_the_cpu_trace(dry_run):
     # a claim that could fail: the estimate against torch's CPU allocator trace (the tolerance
     # of coursekit memory validate); on a CPU there is no used memory, so no fit
@@ -250,6 +278,7 @@ def test_dry_run_memory_estimate_is_within_15_percent_of_the_cpu_trace(dry_run):
     assert memory["fit"] is None and "only observable on CUDA" in memory["fit_note"]
 
 
+@DRY_RUN_IS_SLOW
 def test_dry_run_writes_json_and_markdown_and_removes_the_checkpoint(dry_run):
     report, out, _ = dry_run
     written = json.loads((out / "gpu.json").read_text())
