@@ -74,11 +74,13 @@ def small_corpus(
     val: int = 12,
     seq_len: int = 256,
     seed: int = 0,
+    source: str | Path = "",
 ) -> Path:
     """Write a seeded slice of the corpus whose examples fit ``seq_len`` tokens; return it.
 
     The slice is ``train`` training and ``val`` validation samples (fewer when fewer fit),
-    drawn at random from :func:`~coursekit.data.corpus.default_corpus_dir`'s splits, and
+    drawn at random from the splits of ``source`` (empty:
+    :func:`~coursekit.data.corpus.default_corpus_dir`, the committed corpus), and
     written as ``train/val/test.jsonl`` (one test sample), so that every experiment of a
     notebook trains and evaluates on the same few samples.
 
@@ -88,7 +90,7 @@ def small_corpus(
         ['test.jsonl', 'train.jsonl', 'val.jsonl']
     """
     out = output_folder(directory)
-    splits = load_splits(default_corpus_dir())
+    splits = load_splits(Path(source) if str(source) else default_corpus_dir())
     tokenizer = load_tokenizer(model)
     for name, count in (("train", train), ("val", val), ("test", 1)):
         samples = list(splits[name])
