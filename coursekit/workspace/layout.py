@@ -135,8 +135,8 @@ def new_workspace(
         The workspace's path.
 
     Raises:
-        CoursekitError: ``directory`` exists and is not an empty directory, or no phase
-            notebook is found.
+        CoursekitError: ``directory`` exists and is not an empty directory, the notebooks
+            folder is missing, or it has no phase notebook.
         ValueError: a bad name or tier choice.
 
     Example:
@@ -153,6 +153,11 @@ def new_workspace(
             "choose a new directory"
         )
     source = Path(notebooks) if notebooks is not None else default_notebooks()
+    if not source.is_dir():
+        raise CoursekitError(
+            f"{source}: no notebooks folder there; pass --notebooks DIR (the notebooks/ folder "
+            "of a coursekit clone)"
+        )
     with atomic_directory(target) as staging:
         release(source, staging / NOTEBOOKS_DIR, pattern=NOTEBOOK_PATTERN)
         _write_files(staging, config)

@@ -121,7 +121,7 @@ def run_tests(root: Path, *, timeout: float = 600.0) -> TestRun:
             command += [f"--cov={PACKAGE}", f"--cov-config={rc}", "--cov-report=",
                         f"--cov-report=json:{cov_json}"]  # fmt: skip
         start = time.perf_counter()
-        status, output = _run_child(command, root, os.environ | {REPORT_ENV: str(report)}, timeout)
+        status, output = _run_child(command, root, _child_env(report), timeout)
         seconds = time.perf_counter() - start
         if status is None:
             problem = f"the tests did not finish in {timeout:.0f} s (killed)"
@@ -141,6 +141,20 @@ def run_tests(root: Path, *, timeout: float = 600.0) -> TestRun:
         output=output,
         problem="" if with_cov else "pytest-cov is not installed: pip install pytest-cov",
     )
+
+
+def _child_env(report: Path) -> dict[str, str]:
+    """This environment without settings that would change the course's run, plus the report.
+
+    Dropped: ``PYTEST_ADDOPTS`` (extra options such as ``--collect-only``) and coverage's
+    ``COV_CORE_*`` / ``COVERAGE_*`` variables (a parent run's coverage of the child).
+    """
+    keep = {
+        name: value
+        for name, value in os.environ.items()
+        if name != "PYTEST_ADDOPTS" and not name.startswith(("COV_CORE_", "COVERAGE_"))
+    }
+    return keep | {REPORT_ENV: str(report)}
 
 
 def _run_child(

@@ -78,7 +78,7 @@ def test_falsify_the_grid_has_at_most_five_ranks():
 TESTS_E = """import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from enhancements.e_dora import column_norms
@@ -101,6 +101,7 @@ def test_empty_matrix_is_refused():
         column_norms([])
 
 
+@settings(deadline=None)
 @given(st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=8), st.floats(0, 10))
 def test_norm_scales_with_the_matrix(column, factor):
     rows = [[value] for value in column]

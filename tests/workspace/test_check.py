@@ -12,7 +12,7 @@ import pytest
 from coursekit.cli import main
 from coursekit.workspace.check import check_workspace
 from coursekit.workspace.layout import new_workspace
-from coursekit.workspace.testrun import run_tests
+from coursekit.workspace.testrun import pytest_gate, run_tests
 from tests.workspace import complete
 from tests.workspace.conftest import notebook, write
 
@@ -39,7 +39,8 @@ def passing(tmp_path_factory) -> tuple[int, dict]:
     workspace = new_workspace(root / "ws", name="ada", notebooks=root / "src")
     complete.fill(workspace)
     buffer = io.StringIO()  # capsys is function-scoped
-    with contextlib.redirect_stdout(buffer):
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(buffer):
+        patch.setenv("PYTEST_ADDOPTS", "--collect-only")  # the check must not inherit it
         status = main(["workspace", "check", str(workspace), "--json"])
     return status, json.loads(buffer.getvalue())
 
@@ -98,7 +99,12 @@ def _four_tests_for_e(root: Path) -> None:
 
 def _no_property(root: Path) -> None:
     test = root / "tests" / "test_e_dora.py"
-    _edit(test, "from hypothesis import given\nfrom hypothesis import strategies as st\n", "")
+    _edit(
+        test,
+        "from hypothesis import given, settings\nfrom hypothesis import strategies as st\n",
+        "",
+    )
+    _edit(test, "@settings(deadline=None)\n", "")
     given = "@given(st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=8), st.floats(0, 10))"
     _edit(test, given, '@pytest.mark.parametrize(("column", "factor"), [([1.0, -2.0], 3.0)])')
 
@@ -131,9 +137,19 @@ def test_each_test_run_gate_fails_on_its_own(completed, gate, breaks, summary):
 
 def test_a_test_file_that_does_not_import_fails_pytest(completed):
     (completed / "tests" / "test_e_more.py").write_text("import no_such_module\n")
-    gate = next(g for g in check_workspace(completed).gates if g.name == "pytest")
+    run = run_tests(completed)
+    gate = pytest_gate(run)
     assert not gate.passed and gate.numbers["collect_errors"] == 1
     assert gate.details[0].startswith("tests/test_e_more.py: ")
+    assert gate.numbers["passed"] == 0 and gate.numbers["not run"] == 11  # pytest stops
+
+
+def test_the_recorder_counts_each_verdict_once_and_marks_properties(completed):
+    run = run_tests(completed)
+    rows = {row["nodeid"].split("::")[1]: row for row in run.tests}
+    assert rows["test_falsify_the_grid_has_at_most_five_ranks"]["verdicts"] == 1
+    assert rows["test_norm_scales_with_the_matrix"]["property"] is True
+    assert sum(row["verdicts"] for row in run.tests) == 1
 
 
 def test_a_hanging_test_run_is_killed_after_the_timeout(completed):
@@ -162,3 +178,15 @@ def test_new_on_a_non_empty_directory_is_one_line_and_exit_2(fresh, capsys):
 def test_new_refuses_a_bad_tier_list(tmp_path, capsys):
     assert main(["workspace", "new", str(tmp_path / "w"), "--name", "ada", "--tiers", "A"]) == 2
     assert "have no Advanced tier: add one of E, F, G, H" in capsys.readouterr().err
+
+
+def test_new_and_release_commands(tmp_path, solutions, capsys):
+    argv = ["workspace", "new", str(tmp_path / "w"), "--name", "bo", "--tiers", "c,h"]
+    assert main([*argv, "--notebooks", str(solutions)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"workspace for bo (tiers C, H) written to {tmp_path / 'w'}"
+    )
+    assert (tmp_path / "w" / "enhancements" / "h_curriculum.py").is_file()
+    assert main(["workspace", "release", str(solutions), str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert [Path(line).name for line in printed] == sorted(p.name for p in solutions.iterdir())

@@ -65,6 +65,7 @@ def test_the_completed_workspace_meets_the_static_gates(completed):
 def test_ruff_check_fails_on_an_unused_import(completed):
     module = completed / "enhancements" / "e_dora.py"
     module.write_text(module.read_text().replace("import math\n", "import math\nimport os\n"))
+    (completed / "ruff.toml").write_text('[lint]\nselect = ["E"]\n')  # the course's rules apply
     gate = ruff_check_gate(completed)
     assert not gate.passed and gate.numbers == {"problems": 1}
     assert gate.details == ("enhancements/e_dora.py:4:8: F401 `os` imported but unused",)

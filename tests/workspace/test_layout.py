@@ -122,3 +122,9 @@ def test_the_course_notebooks_are_released(tmp_path):
     phase1 = nbformat.read(root / "notebooks" / "phase1_baseline.ipynb", as_version=4)
     assert all(not c.get("outputs") for c in phase1.cells if c.cell_type == "code")
     assert (root / "enhancements" / "j_resume.py").is_file()
+
+
+def test_a_missing_notebooks_folder_says_how_to_point_at_one(tmp_path):
+    with pytest.raises(CoursekitError, match="no notebooks folder there; pass --notebooks DIR"):
+        new_workspace(tmp_path / "ws", name="ada", notebooks=tmp_path / "nowhere")
+    assert not (tmp_path / "ws").exists()
