@@ -5,7 +5,8 @@ The Python counterpart of the course's ``finetune_test_gen`` example, used by
 :class:`~coursekit.train.spec.RunSpec` (:func:`baseline_spec` gives the baseline's defaults:
 LoRA r = 8, α = 16 on q/v, constant LR 2e-3, no packing, batch 4, 384 tokens, 40 steps,
 validation every 10); the few settings that are not training (how many examples, how many
-generations, the device) are keyword arguments of :func:`run_baseline`.
+generations, the device) are keyword arguments of :func:`run_baseline`. The notebook puts
+each run in a new folder (:func:`new_run_folder`), so a rerun never overwrites an earlier one.
 
 It composes coursekit's components: LoRA adapters from :mod:`coursekit.adapters` on the
 model's projections, the trainer of :mod:`coursekit.train` (loss summed over target tokens
