@@ -1,12 +1,13 @@
 # coursekit: the two commands of the README, plus `make lab`.
-#   make baseline  - set up .venv and run the Phase 1 baseline notebook into runs/phase1-baseline/
+#   make baseline  - set up .venv and run the Phase 1 baseline notebook into runs/phase1-baseline/<UTC time>/
 #   make test      - set up .venv, then ruff check, ruff format --check, pytest (+ notebooks) with coverage
 #                    (first installs bubblewrap, the sandbox of untrusted Rust code, if root and missing)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.coursekit-installed
-RUN_DIR := $(CURDIR)/runs/phase1-baseline
+# one folder per `make baseline` (the notebook refuses a folder that already holds a run)
+RUN_DIR := $(CURDIR)/runs/phase1-baseline/$(shell date -u +%Y%m%d-%H%M%S)
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 

@@ -9,7 +9,8 @@ Rust compilation of generated tests (:mod:`coursekit.evaluate`), notebook metric
 workflows, the Phase 1 baseline fine-tune first (:mod:`coursekit.recipes`).
 """
 
+from coursekit.exercises.runner import check
 from coursekit.record import read_records, record
 
-__all__ = ["__version__", "read_records", "record"]
+__all__ = ["__version__", "check", "read_records", "record"]
 __version__ = "0.1.0"

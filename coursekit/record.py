@@ -1,8 +1,11 @@
 """Record metrics into a notebook's outputs and read them back from an executed notebook.
 
 ``record(name, value)`` displays a bundle with a custom MIME type
-(:data:`RECORD_MIME`) next to a readable ``text/plain`` line; the notebook file keeps both
-when it is saved or executed by papermill or nbclient. ``read_records(path)`` walks the cell
+(:data:`RECORD_MIME`) that the notebook file keeps when it is saved or executed by papermill
+or nbclient. It is silent by default: the bundle's ``text/plain`` is empty, so nothing shows
+under the table that already displays the value (``show=True`` adds a ``name = value``
+line). The empty ``text/plain`` is there because JupyterLab prints "No renderer could be
+found" for a bundle it has no renderer for. ``read_records(path)`` walks the cell
 outputs with nbformat and returns the recorded values, so a grader reads what a notebook
 measured without scraping text (and without the unmaintained scrapbook package).
 
@@ -32,18 +35,21 @@ def _check_value(name: str, value: Any) -> Any:
         ) from error
 
 
-def record(name: str, value: Any) -> None:
+def record(name: str, value: Any, *, show: bool = False) -> None:
     """Display ``value`` under ``name`` as a machine-readable cell output.
 
     Args:
         name: a non-empty identifier such as ``"val_loss_end"``.
         value: a JSON-serialisable value (numbers must be finite).
+        show: also show a ``name = value`` line (in a plain script: print it). By default
+            the record is silent: the notebook shows nothing for it.
 
     Raises:
         ValueError: an empty name, or a value that is not JSON-serialisable.
 
     Example:
         >>> record("val_loss_end", 2.5)
+        >>> record("val_loss_end", 2.5, show=True)
         val_loss_end = 2.5
     """
     from IPython.core.interactiveshell import InteractiveShell
@@ -52,9 +58,10 @@ def record(name: str, value: Any) -> None:
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"record name must be a non-empty string (got {name!r})")
     clean = _check_value(name, value)
-    text = f"{name} = {clean!r}"
+    text = f"{name} = {clean!r}" if show else ""
     if not InteractiveShell.initialized():  # a plain script: no outputs to record into
-        print(text)
+        if show:
+            print(text)
         return
     display({RECORD_MIME: {"name": name, "value": clean}, "text/plain": text}, raw=True)
 

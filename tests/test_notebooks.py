@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
+import re
 from pathlib import Path
 
 import nbformat
 import papermill
 import pytest
 
-from coursekit.record import read_records
+from coursekit.recipes.phase1_baseline import baseline_spec, run_baseline
+from coursekit.record import RECORD_MIME, read_records
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 REQUIRED = {
@@ -25,13 +29,73 @@ def tags(cell) -> list[str]:
     return cell.get("metadata", {}).get("tags", [])
 
 
-@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
+NOTEBOOK_PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
+EXERCISE_ANSWERS = {"phase1_baseline.ipynb": "observations", "phase2_analysis.ipynb": "choices"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=lambda p: p.name)
 def test_notebook_shape(path):
     notebook = nbformat.read(path, as_version=4)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert sum("parameters" in tags(cell) for cell in code) == 1
     assert sum("exercise" in tags(cell) for cell in code) >= 1
-    assert all(cell.get("outputs") for cell in code if "NBVAL_CHECK_OUTPUT" in cell.source)
+    # nbval reads the tag; learners never see a "# NBVAL_..." comment.
+    assert not [cell.source for cell in code if "NBVAL_" in cell.source]
+    checked = [cell for cell in code if "nbval-check-output" in tags(cell)]
+    assert checked and all(cell.get("outputs") for cell in checked)
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=lambda p: p.name)
+def test_exercise_answers_are_recorded_for_the_grader(path):
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    exercises = [i for i, cell in enumerate(code) if "exercise" in tags(cell)]
+    for i in exercises:  # the record sits in the next cell, out of the learner's way
+        names = {
+            target.id
+            for node in ast.walk(ast.parse(code[i].source))
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        for name in names:
+            assert f'coursekit.record("{name}", {name})' in code[i + 1].source, name
+    answer = EXERCISE_ANSWERS[path.name]
+    assert answer in read_records(path)  # the committed, executed notebook holds it
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=lambda p: p.name)
+def test_records_are_silent(path):
+    outputs = [
+        o for cell in nbformat.read(path, as_version=4).cells for o in cell.get("outputs", [])
+    ]
+    records = [o for o in outputs if RECORD_MIME in o.get("data", {})]
+    assert records and all(o["data"]["text/plain"] == "" for o in records)
+
+
+def test_phase1_trains_behind_a_progress_bar():
+    notebook = nbformat.read(NOTEBOOKS / "phase1_baseline.ipynb", as_version=4)
+    (cell,) = [cell for cell in notebook.cells if "run_baseline(" in cell.source]
+    streams = "".join(o.get("text", "") for o in cell.outputs if o["output_type"] == "stream")
+    assert "ProgressBar(" in cell.source and not re.search(r"step=\d+", streams)
+    assert len(cell.outputs) <= 4  # the bar (+ its final line), a warning at most, the curve
+
+
+def test_phase1_intro_quotes_the_sample_counts_it_uses():
+    notebook = nbformat.read(NOTEBOOKS / "phase1_baseline.ipynb", as_version=4)
+    intro = " ".join(notebook.cells[0].source.split())
+    drawn = re.search(r"draw a seeded (\d+) training and (\d+) validation samples", intro)
+    kept = re.search(r"\*\*(\d+) training and (\d+) validation samples\*\*", intro)
+    seq_len = re.search(r"`seq_len` = (\d+) tokens", intro)
+    assert drawn and kept and seq_len
+    defaults = inspect.signature(run_baseline).parameters
+    assert int(drawn[1]) == defaults["max_train_examples"].default
+    assert int(drawn[2]) == defaults["max_val_examples"].default
+    assert int(seq_len[1]) == baseline_spec().train.seq_len
+    parameters = next(cell.source for cell in notebook.cells if "parameters" in tags(cell))
+    assert f"seq_len = {seq_len[1]}\n" in parameters
+    records = read_records(NOTEBOOKS / "phase1_baseline.ipynb")  # run with the defaults
+    assert (records["train_examples"], records["val_examples"]) == (int(kept[1]), int(kept[2]))
 
 
 @pytest.mark.slow
@@ -49,6 +113,7 @@ def test_phase1_baseline_runs_under_papermill(tmp_path):
     assert set(records) >= REQUIRED
     assert all(isinstance(records[name], int | float) for name in REQUIRED)
     assert (out / "loss_curve.png").is_file() and (out / "metrics.json").is_file()
+    assert "observations" in records
 
 
 def test_phase2_analysis_runs_under_papermill(tmp_path):
@@ -65,3 +130,4 @@ def test_phase2_analysis_runs_under_papermill(tmp_path):
     assert records["trainable_qv_r8"] == 2_523_136
     assert records["trainable_all-linear_r8"] > records["trainable_attention_r8"]
     assert records["estimate_total_bytes"] > 0
+    assert set(records["choices"]) >= {"core", "advanced"}

@@ -16,14 +16,19 @@ def test_records_survive_real_notebook_execution(tmp_path):
             new_code_cell("import coursekit\ncoursekit.record('loss', 2.5)"),
             new_code_cell("coursekit.record('steps', 10)\ncoursekit.record('loss', 1.25)"),
             new_code_cell("coursekit.record('table', {'a': [1, 2]})"),
+            new_code_cell("coursekit.record('shown', 0.5, show=True)"),
         ]
     )
     NotebookClient(notebook, timeout=60, kernel_name="python3").execute()
     path = tmp_path / "run.ipynb"
     nbformat.write(notebook, path)
-    assert read_records(path) == {"loss": 1.25, "steps": 10, "table": {"a": [1, 2]}}
-    text = notebook.cells[0].outputs[0]["data"]["text/plain"]
-    assert text == "loss = 2.5"
+    assert read_records(path) == {"loss": 1.25, "steps": 10, "table": {"a": [1, 2]}, "shown": 0.5}
+    # Silent by default: an empty text/plain (JupyterLab would print "No renderer could be
+    # found" for a bundle with only the custom type), no stream output; show=True adds a line.
+    silent = [output for cell in notebook.cells[:3] for output in cell.outputs]
+    assert len(silent) == 4 and all(o["output_type"] == "display_data" for o in silent)
+    assert {o["data"]["text/plain"] for o in silent} == {""}
+    assert notebook.cells[3].outputs[0]["data"]["text/plain"] == "shown = 0.5"
 
 
 def test_read_records_ignores_other_outputs(tmp_path):
@@ -38,8 +43,10 @@ def test_read_records_ignores_other_outputs(tmp_path):
     assert read_records(path) == {"m": 3}
 
 
-def test_outside_a_notebook_record_prints_the_value(capsys):
+def test_outside_a_notebook_record_prints_only_when_asked(capsys):
     record("val_loss_end", 2.0)
+    assert capsys.readouterr().out == ""
+    record("val_loss_end", 2.0, show=True)
     assert capsys.readouterr().out == "val_loss_end = 2.0\n"
 
 

@@ -12,6 +12,8 @@ Guide: docs/memory.md. Used in notebooks/phase2_analysis.ipynb (memory and rank 
 
 from __future__ import annotations
 
+import base64
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,26 +135,89 @@ def plot_breakdown(view: ExplorerView) -> Figure:
     return figure
 
 
+CONTROL_WIDTH = "340px"
+"""Width of each control: its label (:data:`LABEL_WIDTH`), the slider or box, and a readout
+wide enough for "4096" (ipywidgets clips a readout when its row is squeezed)."""
+LABEL_WIDTH = "90px"
+"""Width of each control's description, so that all sliders start in one column."""
+
+
 def _controls() -> dict[str, Any]:
     import ipywidgets as widgets
 
+    def sized() -> dict[str, Any]:
+        layout = widgets.Layout(width=CONTROL_WIDTH, min_width=CONTROL_WIDTH)
+        return {"layout": layout, "style": {"description_width": LABEL_WIDTH}}
+
     return {
-        "model": widgets.Dropdown(options=list(PRESETS), description="model"),
-        "method": widgets.Dropdown(options=list(run_methods()), description="method"),
-        "rank": widgets.SelectionSlider(options=list(RANKS), value=16, description="rank"),
-        "alpha": widgets.FloatText(value=32.0, description="alpha"),
-        "targets": widgets.Dropdown(options=list(TARGET_CHOICES), description="targets"),
-        "batch_size": widgets.IntSlider(value=4, min=1, max=32, description="batch"),
-        "seq_len": widgets.SelectionSlider(
-            options=[128, 256, 512, 1024, 2048, 4096], value=512, description="seq len"
+        "model": widgets.Dropdown(options=list(PRESETS), description="model", **sized()),
+        "method": widgets.Dropdown(options=list(run_methods()), description="method", **sized()),
+        "rank": widgets.SelectionSlider(
+            options=list(RANKS), value=16, description="rank", **sized()
         ),
-        "gradient_checkpointing": widgets.Checkbox(value=False, description="grad ckpt"),
-        "budget_gb": widgets.Dropdown(options=list(BUDGETS_GB), value=8, description="GPU GB"),
+        "alpha": widgets.FloatText(value=32.0, description="alpha", **sized()),
+        "targets": widgets.Dropdown(options=list(TARGET_CHOICES), description="targets", **sized()),
+        "batch_size": widgets.IntSlider(value=4, min=1, max=32, description="batch", **sized()),
+        "seq_len": widgets.SelectionSlider(
+            options=[128, 256, 512, 1024, 2048, 4096], value=512, description="seq len", **sized()
+        ),
+        "gradient_checkpointing": widgets.Checkbox(value=False, description="grad ckpt", **sized()),
+        "budget_gb": widgets.Dropdown(
+            options=list(BUDGETS_GB), value=8, description="GPU GB", **sized()
+        ),
     }
+
+
+def snapshot_png(**values: Any) -> bytes:
+    """Return the explorer's figure for one setting as PNG bytes (its static fallback).
+
+    Example:
+        >>> snapshot_png(rank=16)[1:4]
+        b'PNG'
+    """
+    from coursekit.display.plots import figure_png
+
+    return figure_png(plot_breakdown(explore(**values)))
+
+
+@functools.cache
+def _explorer_box() -> type:
+    """The explorer's box class: a ``VBox`` whose display carries a static PNG fallback."""
+    import ipywidgets as widgets
+
+    class ExplorerBox(widgets.VBox):  # type: ignore[misc]
+        """A ``VBox`` displayed with a PNG of its current setting beside the widget view.
+
+        Frontends that cannot draw the widget (an untrusted or not yet run notebook in
+        JupyterLab, nbconvert's HTML export without widget state, GitHub) show the picture
+        instead of the widget's ``VBox(...)`` text; a live kernel shows the widget.
+        """
+
+        def __init__(self, children: list[Any], *, controls: dict[str, Any]) -> None:
+            super().__init__(children)
+            self.controls = controls
+
+        def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+            bundle = super()._repr_mimebundle_(**kwargs)
+            if bundle is None:
+                return None
+            values = {name: control.value for name, control in self.controls.items()}
+            try:
+                bundle["image/png"] = base64.b64encode(snapshot_png(**values)).decode("ascii")
+            except ValueError:  # an invalid setting: the widget's output says why
+                return bundle
+            bundle["text/plain"] = "rank/memory explorer (run the notebook to use its controls)"
+            return bundle
+
+    return ExplorerBox
 
 
 def rank_explorer() -> Any:
     """Return an ipywidgets box: the controls, a live stacked bar and the explorer's text.
+
+    The controls keep their width (:data:`CONTROL_WIDTH`) and the figure wraps below them
+    when the notebook is narrow. Displayed, the box also carries a PNG of its setting, the
+    static fallback where widgets cannot be drawn.
 
     Example:
         >>> rank_explorer()  # in a notebook cell  # doctest: +SKIP
@@ -160,10 +225,8 @@ def rank_explorer() -> Any:
     import ipywidgets as widgets
     from IPython.display import Image, display
 
-    from coursekit.display.plots import figure_png
-
     controls = _controls()
-    output = widgets.Output()
+    output = widgets.Output(layout=widgets.Layout(flex="1 1 400px"))
 
     def render(**values: Any) -> None:
         output.clear_output(wait=True)
@@ -173,9 +236,14 @@ def rank_explorer() -> Any:
             except ValueError as error:
                 print(f"invalid setting: {error}")
                 return
-            display(Image(data=figure_png(plot_breakdown(view)), format="png"))
+            display(Image(data=snapshot_png(**values), format="png"))
             print(view.summary())
             print(view.suggestion)
 
     widgets.interactive_output(render, controls)
-    return widgets.VBox([widgets.HBox([widgets.VBox(list(controls.values())), output])])
+    column = widgets.VBox(
+        list(controls.values()),
+        layout=widgets.Layout(flex="0 0 auto", min_width=CONTROL_WIDTH),
+    )
+    row = widgets.HBox([column, output], layout=widgets.Layout(flex_flow="row wrap"))
+    return _explorer_box()([row], controls=controls)

@@ -5,7 +5,8 @@ The Python counterpart of the course's ``finetune_test_gen`` example, used by
 :class:`~coursekit.train.spec.RunSpec` (:func:`baseline_spec` gives the baseline's defaults:
 LoRA r = 8, α = 16 on q/v, constant LR 2e-3, no packing, batch 4, 384 tokens, 40 steps,
 validation every 10); the few settings that are not training (how many examples, how many
-generations, the device) are keyword arguments of :func:`run_baseline`.
+generations, the device) are keyword arguments of :func:`run_baseline`. The notebook puts
+each run in a new folder (:func:`new_run_folder`), so a rerun never overwrites an earlier one.
 
 It composes coursekit's components: LoRA adapters from :mod:`coursekit.adapters` on the
 model's projections, the trainer of :mod:`coursekit.train` (loss summed over target tokens
@@ -25,6 +26,9 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import hashlib
+import json
 import math
 import random
 import shutil
@@ -37,13 +41,15 @@ from typing import Any, Literal
 import torch
 
 from coursekit.adapters import TARGET_PRESETS, AdapterConfig, apply, trainable_count
+from coursekit.codec import to_dict
 from coursekit.data.corpus import Sample, default_corpus_dir, load_splits
 from coursekit.data.prompts import EncodedExample, encode_example
+from coursekit.errors import CoursekitError
 from coursekit.evaluate.generate import generate_tests
 from coursekit.io import atomic_open, write_json
-from coursekit.loading import DEFAULT_MODEL, load_model, load_tokenizer
+from coursekit.loading import DEFAULT_MODEL, load_model, load_tokenizer, repo_root
 from coursekit.presets import count_parameters
-from coursekit.train import BaseCallback, TrainConfig
+from coursekit.train import BaseCallback, Callback, TrainConfig
 from coursekit.train.loop import make_accelerator
 from coursekit.train.optim import peak_memory_bytes
 from coursekit.train.run import prepare_output, seed_everything, train_run
@@ -128,6 +134,71 @@ def resolve_device(device: str = "auto") -> torch.device:
 def data_dir(spec: RunSpec) -> Path:
     """Return ``spec``'s data directory; empty ``data`` means :func:`default_corpus_dir`."""
     return Path(spec.data) if spec.data else default_corpus_dir()
+
+
+RUNS_DIR = Path("runs") / "phase1-baseline"
+"""Where Phase 1 runs go, relative to the repository: one folder per run."""
+
+
+def settings_hash(spec: RunSpec) -> str:
+    """Return 8 hex digits of SHA-256 over ``spec``'s settings: equal settings, equal hash.
+
+    Example:
+        >>> settings_hash(baseline_spec()) == settings_hash(baseline_spec())
+        True
+        >>> settings_hash(baseline_spec()) == settings_hash(baseline_spec(rank=32))
+        False
+    """
+    text = json.dumps(to_dict(spec), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def holds_run(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a baseline run (``metrics.json`` or ``train/config.yaml``)."""
+    return any((Path(folder) / name).is_file() for name in ("metrics.json", "train/config.yaml"))
+
+
+def new_run_folder(
+    spec: RunSpec, output_dir: str | Path = "", *, now: datetime.datetime | None = None
+) -> Path:
+    """Return and create the folder of a new run, never one that holds an earlier run.
+
+    Empty ``output_dir``: ``<repository>/runs/phase1-baseline/<UTC time>-<settings hash>/``
+    (``20261202-161800-3fa2c1d9``; ``-2``, ``-3``... when two runs start in one second), so
+    re-running with other parameters keeps the first run. A given ``output_dir`` is used as
+    it is, unless it already holds a run.
+
+    Raises:
+        CoursekitError: ``output_dir`` already holds a run (names it and what to do).
+
+    Example:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> when = datetime.datetime(2026, 12, 2, 16, 18, tzinfo=datetime.UTC)
+        >>> new_run_folder(baseline_spec(), root / "a", now=when).name
+        'a'
+    """
+    if output_dir:
+        folder = Path(output_dir)
+        if holds_run(folder):
+            raise CoursekitError(
+                f"{folder} already holds a Phase 1 run: set output_dir to a new folder, or "
+                'to "" for a fresh one under runs/phase1-baseline/ (delete it to rerun there)'
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    stamp = (now or datetime.datetime.now(datetime.UTC)).strftime("%Y%m%d-%H%M%S")
+    name = f"{stamp}-{settings_hash(spec)}"
+    root = repo_root() / RUNS_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    attempt = 1
+    while True:  # mkdir without exist_ok claims the name atomically
+        folder = root / (name if attempt == 1 else f"{name}-{attempt}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            attempt += 1
 
 
 @dataclass
@@ -241,6 +312,7 @@ def run_baseline(
     model: torch.nn.Module | None = None,
     tokenizer: Any = None,
     on_step: Callable[[dict[str, float]], None] | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> BaselineResult:
     """Fine-tune ``spec.model`` with coursekit's LoRA and trainer, and measure the run.
 
@@ -256,7 +328,9 @@ def run_baseline(
         model: the base model already loaded from ``spec.model`` (loaded when None); the
             adapters are applied to it in place.
         tokenizer: its tokenizer (loaded when None).
-        on_step: called with each history row (for progress display).
+        on_step: called with each history row.
+        callbacks: more trainer callbacks, e.g. a
+            :class:`~coursekit.display.progress.ProgressBar` (the notebook's progress bar).
 
     Returns:
         The history, final metrics and a few generations for held-out functions.
@@ -295,7 +369,7 @@ def run_baseline(
     cpu = torch_device.type == "cpu"
     summary = train_run(
         model, train, val, spec.train, run_dir, pad_id=tokenizer.pad_token_id,
-        callbacks=[history], accelerator=make_accelerator(spec.train, cpu=cpu),
+        callbacks=[history, *callbacks], accelerator=make_accelerator(spec.train, cpu=cpu),
     )  # fmt: skip
     result = BaselineResult(
         spec=spec, settings=_settings(spec, options), history=history.rows, run_dir=run_dir

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime
+import io
 import json
 import math
 
@@ -10,13 +12,18 @@ import yaml
 from coursekit.adapters import LoRALinear
 from coursekit.data.batching import collate
 from coursekit.data.corpus import load_splits, seed_dir
+from coursekit.display.progress import ProgressBar
+from coursekit.errors import CoursekitError
 from coursekit.loading import load_model, load_tokenizer
 from coursekit.recipes.phase1_baseline import (
     baseline_spec,
     data_dir,
     encode_split,
+    holds_run,
+    new_run_folder,
     resolve_device,
     run_baseline,
+    settings_hash,
 )
 from coursekit.train.loss import TargetLoss
 
@@ -154,3 +161,40 @@ def test_a_rerun_replaces_the_previous_run_and_uses_coursekit_adapters(tmp_path,
     again = run_baseline(spec, tmp_path, generate=0)
     assert (again.run_dir / "adapter" / "adapter_config.json").is_file()
     assert len((again.run_dir / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_each_run_gets_its_own_folder(tmp_path, monkeypatch):
+    # Re-running Phase 1 with other parameters used to overwrite the first run's folder.
+    from coursekit.recipes import phase1_baseline
+
+    monkeypatch.setattr(phase1_baseline, "repo_root", lambda: tmp_path)
+    when = datetime.datetime(2026, 12, 2, 16, 18, 0, tzinfo=datetime.UTC)
+    first = new_run_folder(baseline_spec(), now=when)
+    (first / "metrics.json").write_text("{}")
+    same_second = new_run_folder(baseline_spec(), now=when)
+    other = new_run_folder(baseline_spec(rank=32), now=when)
+    hash8 = settings_hash(baseline_spec())
+    assert first == tmp_path / "runs" / "phase1-baseline" / f"20261202-161800-{hash8}"
+    assert same_second.name == f"{first.name}-2" and other.name.endswith(
+        settings_hash(baseline_spec(rank=32))
+    )
+    assert (first / "metrics.json").read_text() == "{}" and other != first
+    assert not list(same_second.iterdir()) and not list(other.iterdir())
+
+
+def test_a_given_output_dir_holding_a_run_is_refused(tmp_path):
+    fresh = new_run_folder(baseline_spec(), tmp_path / "mine")
+    assert fresh == tmp_path / "mine" and fresh.is_dir() and not holds_run(fresh)
+    (fresh / "phase1_baseline.ipynb").write_text("{}")  # papermill's output: not a run
+    assert new_run_folder(baseline_spec(), fresh) == fresh
+    (fresh / "train").mkdir()
+    (fresh / "train" / "config.yaml").write_text("model: nano\n")
+    with pytest.raises(CoursekitError, match=r"mine already holds a Phase 1 run: set output_dir"):
+        new_run_folder(baseline_spec(), fresh)
+
+
+def test_a_progress_bar_follows_the_run(tmp_path, tiny_dir):
+    bar = ProgressBar(total_steps=2, file=io.StringIO())
+    spec = baseline_spec(steps=2, batch_size=1, seq_len=256, eval_every=2)
+    run_baseline(spec, tmp_path, generate=0, model=load_model(tiny_dir), callbacks=[bar])
+    assert bar.steps_done == 2 and "val=" in bar.postfix()
