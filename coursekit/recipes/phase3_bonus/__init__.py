@@ -18,6 +18,6 @@ logic beyond the learner's exercises:
 Guide: docs/course.md (Phase 3, Bonus tiers).
 """
 
-from coursekit.recipes.phase3_bonus.spec import bonus_spec, child_env, new_output
+from coursekit.recipes.phase3_bonus.spec import bonus_spec, child_env, new_output, rows_table
 
-__all__ = ["bonus_spec", "child_env", "new_output"]
+__all__ = ["bonus_spec", "child_env", "new_output", "rows_table"]

@@ -50,7 +50,7 @@ def crate_with_module(
     name: str = "mine",
     source: Path | None = None,
 ) -> Path:
-    """Copy ``source`` (the sample crate) to ``destination`` and add ``src/<name>.rs``.
+    r"""Copy ``source`` (the sample crate) to ``destination`` and add ``src/<name>.rs``.
 
     Args:
         destination: the new crate folder (must not exist).
@@ -66,7 +66,7 @@ def crate_with_module(
         >>> import tempfile
         >>> crate = crate_with_module(Path(tempfile.mkdtemp()) / "c", "pub fn one() -> u8 { 1 }")
         >>> (crate / "src" / "mine.rs").read_text()
-        'pub fn one() -> u8 { 1 }\\n'
+        'pub fn one() -> u8 { 1 }\n'
     """
     if not MODULE_NAME.match(name):
         raise CoursekitError(f"module name {name!r} is not a Rust module name: use snake_case")
@@ -144,3 +144,39 @@ def with_validation(corpus: str | os.PathLike[str], validation: Path | None = No
         old.unlink(missing_ok=True)
     shutil.copy(source, corpus / "val.jsonl")
     return corpus
+
+
+def finetune_on_corpora(
+    corpora: dict[str, Path], output: str | os.PathLike[str], *, spec: Any
+) -> list[dict[str, Any]]:
+    """Fine-tune ``spec`` on each corpus (validated on the seed set's val split); one row each.
+
+    Args:
+        corpora: label → a corpus folder from :func:`build_crate_corpus`.
+        output: one run folder per label is made in it (``train-<label>``).
+        spec: the run's settings (``bonus_spec``); its ``data`` is replaced per corpus.
+
+    Returns:
+        Rows of ``corpus``, ``train pairs``, ``val loss before`` (step 0) and ``val loss after``.
+    """
+    from dataclasses import replace
+
+    from coursekit.recipes.finetune import finetune
+    from coursekit.train.callbacks import read_metrics
+
+    rows = []
+    for label, corpus in corpora.items():
+        run = Path(output) / f"train-{re.sub(r'[^A-Za-z0-9_.-]+', '-', label)}"
+        summary = finetune(replace(spec, data=str(with_validation(corpus))), run)
+        evaluations = [
+            r["val_loss"] for r in read_metrics(run / "metrics.jsonl") if "val_loss" in r
+        ]
+        rows.append(
+            {
+                "corpus": label,
+                "train pairs": len(load_splits(corpus)["train"]),
+                "val loss before": evaluations[0],
+                "val loss after": summary["val_loss"],
+            }
+        )
+    return rows

@@ -6,8 +6,11 @@ Guide: docs/course.md (Phase 3, Bonus tiers). Used in notebooks/phase3_bonus.ipy
 from __future__ import annotations
 
 import datetime
+import html
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import coursekit
 from coursekit.adapters import AdapterConfig
@@ -112,3 +115,31 @@ def child_env() -> dict[str, str]:
     root = str(Path(coursekit.__file__).resolve().parent.parent)
     path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     return {**os.environ, "PYTHONPATH": path}
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return html.escape(str(value))
+
+
+def rows_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    r"""Return an HTML table of dict rows (the first row's keys are the columns), left-aligned.
+
+    Example:
+        >>> table = rows_table([{"step": 1, "loss": 2.0}])
+        >>> table.count("<tr>"), "<td style=\"text-align:left\">2</td>" in table
+        (2, True)
+    """
+    if not rows:
+        return "<p>(no rows)</p>"
+    columns = list(rows[0])
+    style = ' style="text-align:left"'
+    head = "".join(f"<th{style}>{html.escape(str(c))}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td{style}>{_cell(row.get(c))}</td>" for c in columns) + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
