@@ -77,7 +77,9 @@ def crate_with_module(
     module = destination / "src" / f"{name}.rs"
     if module.exists():
         raise CoursekitError(f"{module} exists in the crate: choose another module name")
-    module.write_text(rust.rstrip() + "\n", encoding="utf-8")
+    # stripped: a file that starts with blank lines is extracted one byte late (the
+    # tree-sitter root starts at the first token; see coursekit.data.rust_syntax.item_source)
+    module.write_text(rust.strip() + "\n", encoding="utf-8")
     with (destination / "src" / "lib.rs").open("a", encoding="utf-8") as lib:
         lib.write(f"\npub mod {name};\n")
     return destination
