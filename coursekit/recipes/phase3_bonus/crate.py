@@ -89,7 +89,7 @@ def build_command(crate: Path, out: Path, cache: Path | None = None) -> list[str
     """Return the ``coursekit corpus build`` command that puts every pair of ``crate`` in train.
 
     Example:
-        >>> " ".join(build_command(Path("c"), Path("o"))[3:6])
+        >>> " ".join(build_command(Path("c"), Path("o"))[4:7])
         'build c --out'
     """
     command = [sys.executable, "-m", "coursekit.cli", "corpus", "build", str(crate)]
