@@ -65,3 +65,19 @@ def test_phase3_advanced_runs_under_papermill(tmp_path):
     assert records["phase3.G.gap"] < 1e-4  # joint == alone (measured 5e-7 .. 8e-6)
     assert records["phase3.H.val_loss_end_yours"] == records["phase3.H.val_loss_end_linear"]
     assert records["phase3.H.difficulty_seen_yours"] < records["phase3.H.difficulty_seen_none"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "first"),
+    [("phase3_core.ipynb", "A.grid"), ("phase3_advanced.ipynb", "E.dora_forward")],
+)
+def test_the_student_version_stops_at_its_first_stub(tmp_path, name, first):
+    from coursekit.workspace.release import release_notebook
+    from tests.workspace.stops import assert_stops_at_stub
+
+    student = tmp_path / name
+    released = release_notebook(nbformat.read(NOTEBOOKS / name, as_version=4), name=name)
+    nbformat.write(released, student)
+    parameters = {**SMALL, "output_dir": str(tmp_path / "runs")}
+    assert assert_stops_at_stub(student, tmp_path, **parameters) == first
