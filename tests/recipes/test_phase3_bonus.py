@@ -242,6 +242,7 @@ def test_the_sample_crate_and_a_learner_module_become_verified_pairs(tmp_path):
     assert len(splits["train"]) == 6 and splits["val"] == load_splits(seed_dir())["val"]
 
 
+@pytest.mark.slow
 def test_a_failing_build_names_the_problem(tmp_path):
     with pytest.raises(CoursekitError, match="corpus build failed"):
         build_crate_corpus(tmp_path / "missing", tmp_path / "out", cache=tmp_path / "cache")
