@@ -72,6 +72,14 @@ def test_a_faithful_history_equals_the_logged_rows():
     assert all(row["equal"] and row["max_abs_diff"] == 0.0 for row in table)
 
 
+def test_two_values_at_one_step_are_compared_in_order():
+    rows = [{"step": 1, "elapsed_s": 1.0}, {"step": 1, "elapsed_s": 3.5}]
+    (row,) = compare_history(logged_history(rows), rows)
+    assert row["equal"] and row["max_abs_diff"] == 0.0
+    (row,) = compare_history({"elapsed_s": [(1, 1.0), (1, 3.0)]}, rows)
+    assert not row["equal"] and row["max_abs_diff"] == 0.5
+
+
 def test_a_recorder_that_drops_evaluations_is_caught():
     history = logged_history([row for row in ROWS if "loss" in row])
     table = {row["metric"]: row for row in compare_history(history, ROWS)}
