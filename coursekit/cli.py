@@ -154,6 +154,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "coursekit.evaluate.cli",
     "coursekit.recipes.ablate",
     "coursekit.recipes.bench.suite",
+    "coursekit.workspace.cli",
 )
 
 

@@ -69,7 +69,7 @@ def _call(dora_forward: DoraForward, inputs: dict[str, Any]) -> Any:
     return dora_forward(**copies)
 
 
-def dora_shape(dora_forward: DoraForward) -> None:
+def _dora_shape(dora_forward: DoraForward) -> None:
     """(2, 3, d_in) in, (2, 3, d_out) out: the leading dimensions are kept."""
     inputs = _dora_inputs(5, 4, 2, seed=0)
     y = _call(dora_forward, inputs)
@@ -83,7 +83,7 @@ def dora_shape(dora_forward: DoraForward) -> None:
         )
 
 
-def dora_starts_as_base(dora_forward: DoraForward) -> None:
+def _dora_starts_as_base(dora_forward: DoraForward) -> None:
     """B = 0 and m = ‖W₀‖ (DoRA's initialisation) give the base layer: y = W₀x + b."""
     inputs = _dora_inputs(6, 4, 2, seed=1)
     inputs["B"] = torch.zeros_like(inputs["B"])
@@ -92,7 +92,7 @@ def dora_starts_as_base(dora_forward: DoraForward) -> None:
     compare_tensors(_call(dora_forward, inputs), expected, "B = 0, m = ‖W₀‖ gives W₀x + b")
 
 
-def dora_bias_untouched(dora_forward: DoraForward) -> None:
+def _dora_bias_untouched(dora_forward: DoraForward) -> None:
     """Changing b by δ changes y by exactly δ: the bias is added after the rescaling."""
     inputs = _dora_inputs(6, 4, 2, seed=2)
     before = _call(dora_forward, inputs)
@@ -120,6 +120,7 @@ def _hint(inputs: dict[str, Any], y: Tensor) -> str:
             (x @ W.T + b) * (m / W.norm(dim=1)),
         ),
         ("s multiplies B·A inside the norm too", x @ W.T * (m / (W0 + B @ A).norm(dim=1)) + b),
+        ("m rescales each output row of the direction (W₀ + s·B·A)x / ‖W₀ + s·B·A‖", x @ W.T + b),
     ]
     if W.shape[0] == W.shape[1]:
         wrong = x @ W.T * (m / W.norm(dim=0)) + b
@@ -141,7 +142,7 @@ def _dora_problem(dora_forward: DoraForward, case: tuple[int, int, int, int]) ->
     )
 
 
-def dora_random_shapes(dora_forward: DoraForward) -> None:
+def _dora_random_shapes(dora_forward: DoraForward) -> None:
     """Hypothesis: parity with DoRALinear for any d_in, d_out, r (and seed)."""
     found = counterexample(_SHAPES, lambda case: _dora_problem(dora_forward, case), examples=60)
     if found is None:
@@ -181,17 +182,17 @@ def _layer_parity(dora_forward: DoraForward, name: str, check: str) -> None:
     compare_tensors(_call(dora_forward, inputs), layer(x).detach(), check)
 
 
-def dora_q_proj(dora_forward: DoraForward) -> None:
+def _dora_q_proj(dora_forward: DoraForward) -> None:
     """Parity on layer 0's q_proj of a tiny Qwen2 (it has a bias)."""
     _layer_parity(dora_forward, "q_proj", "tiny Qwen2 q_proj (with bias)")
 
 
-def dora_o_proj(dora_forward: DoraForward) -> None:
+def _dora_o_proj(dora_forward: DoraForward) -> None:
     """Parity on layer 0's o_proj of a tiny Qwen2 (no bias: b is None)."""
     _layer_parity(dora_forward, "o_proj", "tiny Qwen2 o_proj (b is None)")
 
 
-def dora_magnitude_gradient(dora_forward: DoraForward) -> None:
+def _dora_magnitude_gradient(dora_forward: DoraForward) -> None:
     """∂y/∂m flows: the gradient w.r.t. m equals DoRALinear's."""
     inputs = _dora_inputs(6, 4, 2, seed=5)
     layer = _dora_layer(inputs)
@@ -206,7 +207,7 @@ def dora_magnitude_gradient(dora_forward: DoraForward) -> None:
     compare_tensors(grad, layer.magnitude.grad, check, what="∂(Σy)/∂m")
 
 
-def fq_shape(fake_quant_ste: Callable[[Tensor], Tensor]) -> None:
+def _fq_shape(fake_quant_ste: Callable[[Tensor], Tensor]) -> None:
     """Same shape and dtype as the weight."""
     weight = torch.randn(4, 64, generator=torch.Generator().manual_seed(0))
     y = fake_quant_ste(weight.clone())
@@ -221,17 +222,17 @@ def _fq_values(fake_quant_ste: Callable[[Tensor], Tensor], shape: tuple[int, ...
     compare_tensors(fake_quant_ste(weight.clone()), expected, check, atol=1e-6, rtol=1e-5)
 
 
-def fq_blocks(fake_quant_ste: Callable[[Tensor], Tensor]) -> None:
+def _fq_blocks(fake_quant_ste: Callable[[Tensor], Tensor]) -> None:
     """Q per block of 64 consecutive entries (a (2, 128) weight has 4 blocks, not 2 rows)."""
     _fq_values(fake_quant_ste, (2, 128), "value equals int4 fake-quant, blocks of 64")
 
 
-def fq_short_last_block(fake_quant_ste: Callable[[Tensor], Tensor]) -> None:
+def _fq_short_last_block(fake_quant_ste: Callable[[Tensor], Tensor]) -> None:
     """150 entries: blocks of 64, 64 and a last block of 22."""
     _fq_values(fake_quant_ste, (3, 50), "a shorter last block (150 = 64 + 64 + 22 entries)")
 
 
-def fq_zero_block(fake_quant_ste: Callable[[Tensor], Tensor]) -> None:
+def _fq_zero_block(fake_quant_ste: Callable[[Tensor], Tensor]) -> None:
     """A block of zeros stays zero (absmax 0 must not divide by zero)."""
     weight = torch.cat([torch.zeros(64), torch.linspace(-1, 1, 64)]).reshape(2, 64)
     compare_tensors(
@@ -242,7 +243,7 @@ def fq_zero_block(fake_quant_ste: Callable[[Tensor], Tensor]) -> None:
     )
 
 
-def fq_gradient(fake_quant_ste: Callable[[Tensor], Tensor]) -> None:
+def _fq_gradient(fake_quant_ste: Callable[[Tensor], Tensor]) -> None:
     """Straight through: ∂L/∂W = ∂L/∂Q(W), the upstream gradient unchanged."""
     g = torch.Generator().manual_seed(1)
     weight = torch.randn(2, 64, generator=g).requires_grad_(True)
@@ -256,7 +257,7 @@ def fq_gradient(fake_quant_ste: Callable[[Tensor], Tensor]) -> None:
     compare_tensors(grad, upstream, check, what="gradient")
 
 
-def fq_input_unchanged(fake_quant_ste: Callable[[Tensor], Tensor]) -> None:
+def _fq_input_unchanged(fake_quant_ste: Callable[[Tensor], Tensor]) -> None:
     """The weight passed in is not modified in place."""
     weight = torch.randn(2, 64, generator=torch.Generator().manual_seed(2))
     kept = weight.clone()
@@ -267,21 +268,21 @@ def fq_input_unchanged(fake_quant_ste: Callable[[Tensor], Tensor]) -> None:
 CHECKS: MappingProxyType[str, tuple[Check, ...]] = MappingProxyType(
     {
         "E.dora_forward": (
-            ("output shape", dora_shape),
-            ("B = 0, m = ‖W₀‖ gives W₀x + b", dora_starts_as_base),
-            ("bias untouched", dora_bias_untouched),
-            ("parity with DoRALinear on random shapes", dora_random_shapes),
-            ("tiny Qwen2 q_proj (with bias)", dora_q_proj),
-            ("tiny Qwen2 o_proj (b is None)", dora_o_proj),
-            ("gradient w.r.t. m", dora_magnitude_gradient),
+            ("output shape", _dora_shape),
+            ("B = 0, m = ‖W₀‖ gives W₀x + b", _dora_starts_as_base),
+            ("bias untouched", _dora_bias_untouched),
+            ("parity with DoRALinear on random shapes", _dora_random_shapes),
+            ("tiny Qwen2 q_proj (with bias)", _dora_q_proj),
+            ("tiny Qwen2 o_proj (b is None)", _dora_o_proj),
+            ("gradient w.r.t. m", _dora_magnitude_gradient),
         ),
         "F.fake_quant_ste": (
-            ("same shape and dtype", fq_shape),
-            ("value equals int4 fake-quant, blocks of 64", fq_blocks),
-            ("a shorter last block", fq_short_last_block),
-            ("an all-zero block stays zero", fq_zero_block),
-            ("straight-through gradient is the identity", fq_gradient),
-            ("input left unchanged", fq_input_unchanged),
+            ("same shape and dtype", _fq_shape),
+            ("value equals int4 fake-quant, blocks of 64", _fq_blocks),
+            ("a shorter last block", _fq_short_last_block),
+            ("an all-zero block stays zero", _fq_zero_block),
+            ("straight-through gradient is the identity", _fq_gradient),
+            ("input left unchanged", _fq_input_unchanged),
         ),
     }
 )

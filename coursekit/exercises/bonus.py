@@ -81,12 +81,12 @@ def _compare_history(yours: Any, expected: dict[str, list], check: str) -> None:
                 )
 
 
-def callback_protocol(recorder_class: type) -> None:
+def _callback_protocol(recorder_class: type) -> None:
     """It builds with no arguments and has the three hooks."""
     _new(recorder_class, "a Callback built with no arguments")
 
 
-def callback_rows(recorder_class: type) -> None:
+def _callback_rows(recorder_class: type) -> None:
     """Hand-made rows: every metric but "step" is recorded as (step, value)."""
     check = "records rows by metric name"
     yours, reference = _new(recorder_class, check), Reference()
@@ -129,13 +129,13 @@ def _trained(recorder_class: type) -> tuple[Any, Reference]:
     return yours, reference
 
 
-def callback_run(recorder_class: type) -> None:
+def _callback_run(recorder_class: type) -> None:
     """The rows of a real run (3 steps through coursekit's Trainer, evaluations included)."""
     yours, reference = _trained(recorder_class)
     _compare_history(yours, reference.history, "records a real training run")
 
 
-def callback_summary(recorder_class: type) -> None:
+def _callback_summary(recorder_class: type) -> None:
     """``summary`` is what ``on_end`` received."""
     yours, reference = _trained(recorder_class)
     got = getattr(yours, "summary", None)
@@ -246,12 +246,12 @@ def _copied(state_dict: dict[str, Any]) -> dict[str, Any]:
     return torch.load(buffer, weights_only=False)
 
 
-def resume_saves(save_state: Save, restore_state: Restore) -> None:
+def _resume_saves(save_state: Save, restore_state: Restore) -> None:
     """save_state's result survives ``torch.save`` (and ``restore_state`` runs on it)."""
     _resumed(save_state, restore_state)
 
 
-def resume_step(save_state: Save, restore_state: Restore) -> None:
+def _resume_step(save_state: Save, restore_state: Restore) -> None:
     """restore_state returns the step the run stopped at."""
     step = _resumed(save_state, restore_state)["restored"]["step"]
     if step != RESUME_AT or isinstance(step, bool):
@@ -261,7 +261,7 @@ def resume_step(save_state: Save, restore_state: Restore) -> None:
         )
 
 
-def resume_weights(save_state: Save, restore_state: Restore) -> None:
+def _resume_weights(save_state: Save, restore_state: Restore) -> None:
     """The trainable weights after restore are those at the save."""
     run = _resumed(save_state, restore_state)
     for name, expected in run["saved"]["trainable"].items():
@@ -275,7 +275,7 @@ def resume_weights(save_state: Save, restore_state: Restore) -> None:
         )
 
 
-def resume_optimizer(save_state: Save, restore_state: Restore) -> None:
+def _resume_optimizer(save_state: Save, restore_state: Restore) -> None:
     """The optimizer's state (AdamW's step count and moments) after restore is the saved one."""
     run, check = _resumed(save_state, restore_state), "optimizer state restored"
     saved, restored = run["saved"]["optimizer"]["state"], run["restored"]["optimizer"]["state"]
@@ -293,7 +293,7 @@ def resume_optimizer(save_state: Save, restore_state: Restore) -> None:
             )
 
 
-def resume_scheduler(save_state: Save, restore_state: Restore) -> None:
+def _resume_scheduler(save_state: Save, restore_state: Restore) -> None:
     """The scheduler is at the saved step, so the learning rate continues where it was."""
     run = _resumed(save_state, restore_state)
     saved, restored = run["saved"], run["restored"]
@@ -306,7 +306,7 @@ def resume_scheduler(save_state: Save, restore_state: Restore) -> None:
         )
 
 
-def resume_data_rng(save_state: Save, restore_state: Restore) -> None:
+def _resume_data_rng(save_state: Save, restore_state: Restore) -> None:
     """The data generator continues where it was: the same batches come next."""
     run = _resumed(save_state, restore_state)
     if not torch.equal(run["restored"]["rng"], run["saved"]["rng"]):
@@ -317,7 +317,7 @@ def resume_data_rng(save_state: Save, restore_state: Restore) -> None:
         )
 
 
-def resume_global_rng(save_state: Save, restore_state: Restore) -> None:
+def _resume_global_rng(save_state: Save, restore_state: Restore) -> None:
     """Torch's global generator continues where it was: the same dropout masks come next."""
     run = _resumed(save_state, restore_state)
     if not torch.equal(run["restored"]["torch_rng"], run["saved"]["torch_rng"]):
@@ -328,7 +328,7 @@ def resume_global_rng(save_state: Save, restore_state: Restore) -> None:
         )
 
 
-def resume_equivalent(save_state: Save, restore_state: Restore) -> None:
+def _resume_equivalent(save_state: Save, restore_state: Restore) -> None:
     """Kill-and-resume: the later losses and the final weights equal the straight run's."""
     run, (losses, final) = _resumed(save_state, restore_state), _straight()
     check = "resumed run equals the uninterrupted one, bit for bit"
@@ -346,20 +346,20 @@ def resume_equivalent(save_state: Save, restore_state: Restore) -> None:
 CHECKS: MappingProxyType[str, tuple[Check, ...]] = MappingProxyType(
     {
         "I.metrics_callback": (
-            ("a Callback built with no arguments", callback_protocol),
-            ("records rows by metric name", callback_rows),
-            ("records a real training run", callback_run),
-            ("keeps the run's summary", callback_summary),
+            ("a Callback built with no arguments", _callback_protocol),
+            ("records rows by metric name", _callback_rows),
+            ("records a real training run", _callback_run),
+            ("keeps the run's summary", _callback_summary),
         ),
         "J.resume_state": (
-            ("save_state returns what torch.save can write", resume_saves),
-            ("restore_state returns the step", resume_step),
-            ("trainable weights restored", resume_weights),
-            ("optimizer state restored", resume_optimizer),
-            ("scheduler restored", resume_scheduler),
-            ("data RNG restored", resume_data_rng),
-            ("global RNG restored", resume_global_rng),
-            ("resumed run equals the uninterrupted one", resume_equivalent),
+            ("save_state returns what torch.save can write", _resume_saves),
+            ("restore_state returns the step", _resume_step),
+            ("trainable weights restored", _resume_weights),
+            ("optimizer state restored", _resume_optimizer),
+            ("scheduler restored", _resume_scheduler),
+            ("data RNG restored", _resume_data_rng),
+            ("global RNG restored", _resume_global_rng),
+            ("resumed run equals the uninterrupted one", _resume_equivalent),
         ),
     }
 )

@@ -35,7 +35,12 @@ def number(value: float) -> str:
 
 
 def fail(message: str, check: str) -> CheckFailed:
-    """Return the ``CheckFailed`` for ``message``, with ``(check: name)`` appended."""
+    """Return the ``CheckFailed`` for ``message``, with ``(check: name)`` appended.
+
+    Example:
+        >>> str(fail("returns 1.2 > 1", "stays in [start_fraction, 1]"))
+        'returns 1.2 > 1 (check: stays in [start_fraction, 1])'
+    """
     return CheckFailed(f"{message} (check: {check})")
 
 

@@ -47,17 +47,17 @@ def _slopes(lrs: Sequence[float], losses: Sequence[float]) -> list[float]:
 def _steepest_problem(suggest_lr: Suggester, lrs: list[float], losses: list[float]) -> str | None:
     """Why ``suggest_lr``'s answer on this curve is wrong, or None when it is a steepest point."""
     yours = suggest_lr(list(lrs), list(losses))
-    if isinstance(yours, torch.Tensor) and yours.numel() == 1:
-        yours = yours.item()
+    if hasattr(yours, "item") and not isinstance(yours, int | float):
+        yours = yours.item()  # a 0-d tensor or a numpy scalar
     if isinstance(yours, bool) or not isinstance(yours, int | float):
         return f"returns a {type(yours).__name__}, expected a float"
     if len(lrs) == 1:
-        ok = math.isclose(yours, lrs[0], rel_tol=1e-9)
+        ok = math.isclose(yours, lrs[0], rel_tol=1e-6)
         return None if ok else f"returns {number(yours)}, expected {number(lrs[0])}"
     slopes = _slopes(lrs, losses)
     best = min(slopes)
-    matches = [i for i, lr in enumerate(lrs[:-1]) if math.isclose(yours, lr, rel_tol=1e-9)]
-    if not matches and not any(math.isclose(yours, lr, rel_tol=1e-9) for lr in lrs):
+    matches = [i for i, lr in enumerate(lrs[:-1]) if math.isclose(yours, lr, rel_tol=1e-6)]
+    if not matches and not any(math.isclose(yours, lr, rel_tol=1e-6) for lr in lrs):
         return f"returns {number(yours)}, which is not one of the learning rates given"
     if any(slopes[i] <= best + 1e-9 * max(1.0, abs(best)) for i in matches):
         return None
@@ -71,9 +71,15 @@ def _curve_failure(suggest_lr: Suggester, lrs: list[float], losses: list[float],
         raise fail(f"{problem} for lrs={_numbers(lrs)}, losses={_numbers(losses)}", check)
 
 
-def lr_worked_example(suggest_lr: Suggester) -> None:
+def _lr_worked_example(suggest_lr: Suggester) -> None:
     """The docstring curve of ``steepest``: the fall 2.9 → 1.0 is the steepest."""
     _curve_failure(suggest_lr, [1e-3, 1e-2, 1e-1, 1.0], [3.0, 2.9, 1.0, 0.9], "worked example")
+
+
+def _lr_uneven_grid(suggest_lr: Suggester) -> None:
+    """A grid with uneven steps in ln lr: the steepest fall per ln lr, not per point."""
+    lrs, losses = [1e-4, 1e-3, 1.1e-3, 1e-1], [3.0, 2.0, 1.9, 1.0]
+    _curve_failure(suggest_lr, lrs, losses, "an uneven grid")
 
 
 _CURVES = st.lists(
@@ -89,21 +95,23 @@ def _curve(points: list[tuple[int, int]]) -> tuple[list[float], list[float]]:
     return [10.0 ** (k / 10) for k, _ in points], [loss / 10 for _, loss in points]
 
 
-def lr_random_curves(suggest_lr: Suggester) -> None:
+def _lr_random_curves(suggest_lr: Suggester) -> None:
     """Hypothesis: on any curve the answer is a steepest point (non-geometric grids too)."""
     found = counterexample(
-        _CURVES, lambda points: _steepest_problem(suggest_lr, *_curve(points)) is not None
+        _CURVES,
+        lambda points: _steepest_problem(suggest_lr, *_curve(points)) is not None,
+        examples=100,
     )
     if found is not None:
         _curve_failure(suggest_lr, *_curve(found), "steepest on random curves")
 
 
-def lr_single_point(suggest_lr: Suggester) -> None:
+def _lr_single_point(suggest_lr: Suggester) -> None:
     """A sweep of one point suggests that point."""
     _curve_failure(suggest_lr, [3e-4], [2.0], "a single point")
 
 
-def lr_inputs_unchanged(suggest_lr: Suggester) -> None:
+def _lr_inputs_unchanged(suggest_lr: Suggester) -> None:
     """The suggester reads its inputs and leaves them as they were (tuples work too)."""
     lrs, losses = [1e-4, 1e-3, 1e-2, 1e-1], [2.0, 1.9, 1.0, 4.0]
     kept = (list(lrs), list(losses))
@@ -113,7 +121,7 @@ def lr_inputs_unchanged(suggest_lr: Suggester) -> None:
     suggest_lr(tuple(lrs), tuple(losses))
 
 
-def lr_real_sweep(suggest_lr: Suggester) -> None:
+def _lr_real_sweep(suggest_lr: Suggester) -> None:
     """As a suggester: the trimmed smoothed curve of a real LR range test on y = 3x + 1."""
     torch.manual_seed(0)
     model = torch.nn.Linear(1, 1)
@@ -139,7 +147,7 @@ def _as_float(value: object, check: str) -> float:
     raise fail(f"returns a {type(value).__name__}, expected a scalar torch.Tensor", check)
 
 
-def accumulation_scalar(step_loss: StepLoss) -> None:
+def _accumulation_scalar(step_loss: StepLoss) -> None:
     """The result is a scalar tensor that carries the gradient of the loss sums."""
     sums = [torch.tensor(2.0, requires_grad=True), torch.tensor(3.0, requires_grad=True)]
     out = step_loss(sums, [1, 3])
@@ -151,7 +159,7 @@ def accumulation_scalar(step_loss: StepLoss) -> None:
         raise fail("returns a tensor without a gradient; keep the loss sums in the graph", check)
 
 
-def accumulation_worked_example(step_loss: StepLoss) -> None:
+def _accumulation_worked_example(step_loss: StepLoss) -> None:
     """Sums (2, 3) over 1 and 3 targets: 5/4 = 1.25, where a mean of means gives 1.5."""
     yours = _as_float(step_loss([torch.tensor(2.0), torch.tensor(3.0)], [1, 3]), "worked example")
     if not math.isclose(yours, 1.25, rel_tol=1e-6):
@@ -176,7 +184,7 @@ def _split_problem(step_loss: StepLoss, split: list[list[int]]) -> tuple[float, 
     return None if math.isclose(yours, expected, rel_tol=1e-6, abs_tol=1e-9) else (yours, expected)
 
 
-def accumulation_one_batch(step_loss: StepLoss) -> None:
+def _accumulation_one_batch(step_loss: StepLoss) -> None:
     """Hypothesis: any split into micro-batches gives the mean over all target tokens."""
     found = counterexample(_SPLITS, lambda split: _split_problem(step_loss, split) is not None)
     if found is not None:
@@ -189,7 +197,7 @@ def accumulation_one_batch(step_loss: StepLoss) -> None:
         )
 
 
-def accumulation_empty_micro_batch(step_loss: StepLoss) -> None:
+def _accumulation_empty_micro_batch(step_loss: StepLoss) -> None:
     """A micro-batch whose targets were all masked (0 tokens) adds nothing, and no NaN."""
     sums, counts = [torch.tensor(0.0), torch.tensor(6.0)], [0, 4]
     yours = _as_float(step_loss(sums, counts), "a micro-batch without targets")
@@ -201,7 +209,7 @@ def accumulation_empty_micro_batch(step_loss: StepLoss) -> None:
         )
 
 
-def accumulation_gradient(step_loss: StepLoss) -> None:
+def _accumulation_gradient(step_loss: StepLoss) -> None:
     """Gradient parity on a tiny Qwen2: micro-batches through ``step_loss`` ≡ one batch."""
     from coursekit.train.loss import TargetLoss
 
@@ -231,18 +239,19 @@ def accumulation_gradient(step_loss: StepLoss) -> None:
 CHECKS: MappingProxyType[str, tuple[Check, ...]] = MappingProxyType(
     {
         "C.lr_suggester": (
-            ("worked example", lr_worked_example),
-            ("steepest on random curves", lr_random_curves),
-            ("a single point", lr_single_point),
-            ("inputs left unchanged", lr_inputs_unchanged),
-            ("on a real LR range test", lr_real_sweep),
+            ("worked example", _lr_worked_example),
+            ("an uneven grid", _lr_uneven_grid),
+            ("steepest on random curves", _lr_random_curves),
+            ("a single point", _lr_single_point),
+            ("inputs left unchanged", _lr_inputs_unchanged),
+            ("on a real LR range test", _lr_real_sweep),
         ),
         "D.token_normalised_accumulation": (
-            ("returns a scalar tensor", accumulation_scalar),
-            ("worked example", accumulation_worked_example),
-            ("k micro-batches ≡ one batch", accumulation_one_batch),
-            ("a micro-batch without targets", accumulation_empty_micro_batch),
-            ("gradient parity on a tiny Qwen2", accumulation_gradient),
+            ("returns a scalar tensor", _accumulation_scalar),
+            ("worked example", _accumulation_worked_example),
+            ("k micro-batches ≡ one batch", _accumulation_one_batch),
+            ("a micro-batch without targets", _accumulation_empty_micro_batch),
+            ("gradient parity on a tiny Qwen2", _accumulation_gradient),
         ),
     }
 )

@@ -46,12 +46,12 @@ def _value(pacing: Pacing, step: int, total: int, start: float) -> float:
     return float(c)
 
 
-def pacing_number(pacing: Pacing) -> None:
+def _pacing_number(pacing: Pacing) -> None:
     """c(t) is a finite float."""
     _value(pacing, 3, 10, 0.2)
 
 
-def pacing_starts(pacing: Pacing) -> None:
+def _pacing_starts(pacing: Pacing) -> None:
     """c(0) = c₀: training starts on the easiest start_fraction of the data."""
     found = _search(
         _RUNS,
@@ -66,7 +66,7 @@ def pacing_starts(pacing: Pacing) -> None:
         )
 
 
-def pacing_bounded(pacing: Pacing) -> None:
+def _pacing_bounded(pacing: Pacing) -> None:
     """c₀ ≤ c(t) ≤ 1 for every step."""
 
     def outside(run: tuple[int, int, int]) -> bool:
@@ -85,7 +85,7 @@ def pacing_bounded(pacing: Pacing) -> None:
         )
 
 
-def pacing_monotone(pacing: Pacing) -> None:
+def _pacing_monotone(pacing: Pacing) -> None:
     """c(t + 1) ≥ c(t): the pool of samples never shrinks."""
     runs = _RUNS.filter(lambda r: r[0] < r[1])
 
@@ -104,7 +104,7 @@ def pacing_monotone(pacing: Pacing) -> None:
         )
 
 
-def pacing_reaches_one(pacing: Pacing) -> None:
+def _pacing_reaches_one(pacing: Pacing) -> None:
     """c(T) = 1: by the last step every sample is in the pool."""
     found = _search(
         _RUNS, lambda r: not math.isclose(_value(pacing, r[1], r[1], r[2] / 100), 1.0, rel_tol=1e-9)
@@ -121,11 +121,11 @@ def pacing_reaches_one(pacing: Pacing) -> None:
 CHECKS: MappingProxyType[str, tuple[Check, ...]] = MappingProxyType(
     {
         "H.pacing": (
-            ("returns a number", pacing_number),
-            ("starts at start_fraction", pacing_starts),
-            ("stays in [start_fraction, 1]", pacing_bounded),
-            ("never decreases", pacing_monotone),
-            ("reaches 1 at the last step", pacing_reaches_one),
+            ("returns a number", _pacing_number),
+            ("starts at start_fraction", _pacing_starts),
+            ("stays in [start_fraction, 1]", _pacing_bounded),
+            ("never decreases", _pacing_monotone),
+            ("reaches 1 at the last step", _pacing_reaches_one),
         ),
     }
 )

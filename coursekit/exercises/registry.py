@@ -40,7 +40,12 @@ class Exercise:
     """The module whose ``CHECKS[id]`` holds the ordered sub-checks."""
 
     def checks(self) -> tuple[Check, ...]:
-        """Return the ordered ``(name, function)`` sub-checks (imports the check module)."""
+        """Return the ordered ``(name, function)`` sub-checks (imports the check module).
+
+        Example:
+            >>> [name for name, _ in EXERCISES["H.pacing"].checks()][:2]
+            ['returns a number', 'starts at start_fraction']
+        """
         return importlib.import_module(self.module).CHECKS[self.id]
 
 

@@ -186,6 +186,10 @@ def main(argv: list[str]) -> int:
     """Child entry point: read REQUEST, rebuild the parts, run the checks, write RESULT.
 
     PROGRESS is rewritten before each check, so that the parent can say where a check hung.
+
+    Example:
+        >>> main(["request.json", "result.json", "progress.json"])  # doctest: +SKIP
+        0
     """
     request_path, result_path, progress_path = argv
     request = json.loads(Path(request_path).read_text(encoding="utf-8"))

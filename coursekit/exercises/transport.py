@@ -101,11 +101,13 @@ def _names_and_globals(obj: Any, source: str) -> tuple[set[str], dict[str, Any]]
     names = {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
     if inspect.isclass(obj):
         module = sys.modules.get(obj.__module__)
+        scope = vars(module) if module is not None else {}
         for member in vars(obj).values():
             function = getattr(member, "fget", None) or getattr(member, "__func__", member)
             if hasattr(function, "__code__"):
                 names |= set(_code_names(function.__code__))
-        return names, vars(module) if module is not None else {}
+                scope = function.__globals__  # where the class was defined, even if exec'd
+        return names, scope
     return names | set(_code_names(obj.__code__)), obj.__globals__
 
 
@@ -154,7 +156,8 @@ def package(obj: Any) -> dict[str, Any]:
         )
     if getattr(obj, "__closure__", None):
         raise CoursekitError(
-            f"{name} uses variables of an enclosing function ({obj.__code__.co_freevars}): "
+            f"{name} uses variables of an enclosing function "
+            f"({', '.join(obj.__code__.co_freevars)}): "
             "define it at the top level of a cell"
         )
     entries: dict[str, dict[str, Any]] = {}
