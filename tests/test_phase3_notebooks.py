@@ -90,3 +90,15 @@ def test_phase3_bonus_runs_under_papermill(tmp_path):
     assert records["phase3.L.dora.coursekit.tokens_per_s"] > 0
     assert all(records[f"phase3.{t}.answer"].strip() for t in TIERS)
     assert (tmp_path / "run" / "L" / "bench.json").is_file()
+
+
+@pytest.mark.slow
+def test_the_student_version_stops_at_its_first_stub(tmp_path):
+    from coursekit.workspace.release import release_notebook
+    from tests.workspace.stops import assert_stops_at_stub
+
+    student = tmp_path / NOTEBOOK.name
+    released = release_notebook(nbformat.read(NOTEBOOK, as_version=4), name=NOTEBOOK.name)
+    nbformat.write(released, student)
+    parameters = {**QUICK, "output_dir": str(tmp_path / "runs")}
+    assert assert_stops_at_stub(student, tmp_path, **parameters) == "I.metrics_callback"

@@ -72,6 +72,14 @@ def test_a_faithful_history_equals_the_logged_rows():
     assert all(row["equal"] and row["max_abs_diff"] == 0.0 for row in table)
 
 
+def test_two_values_at_one_step_are_compared_in_order():
+    rows = [{"step": 1, "elapsed_s": 1.0}, {"step": 1, "elapsed_s": 3.5}]
+    (row,) = compare_history(logged_history(rows), rows)
+    assert row["equal"] and row["max_abs_diff"] == 0.0
+    (row,) = compare_history({"elapsed_s": [(1, 1.0), (1, 3.0)]}, rows)
+    assert not row["equal"] and row["max_abs_diff"] == 0.5
+
+
 def test_a_recorder_that_drops_evaluations_is_caught():
     history = logged_history([row for row in ROWS if "loss" in row])
     table = {row["metric"]: row for row in compare_history(history, ROWS)}
@@ -242,6 +250,7 @@ def test_the_sample_crate_and_a_learner_module_become_verified_pairs(tmp_path):
     assert len(splits["train"]) == 6 and splits["val"] == load_splits(seed_dir())["val"]
 
 
+@pytest.mark.slow
 def test_a_failing_build_names_the_problem(tmp_path):
     with pytest.raises(CoursekitError, match="corpus build failed"):
         build_crate_corpus(tmp_path / "missing", tmp_path / "out", cache=tmp_path / "cache")

@@ -41,8 +41,8 @@ def compare_history(yours: History, rows: Iterable[Mapping[str, Any]]) -> list[d
     """Compare a recorded history with the logged rows, one table row per metric.
 
     Each row: ``metric``, ``yours`` (entries recorded), ``logged`` (entries in the rows),
-    ``max_abs_diff`` over steps present in both (NaN when none), and ``equal``: the same
-    (step, value) pairs in the same order.
+    ``max_abs_diff`` over the entries paired in order with the same step (NaN when none),
+    and ``equal``: the same (step, value) pairs in the same order.
 
     Example:
         >>> compare_history({"loss": [(1, 2.0)]}, [{"step": 1, "loss": 2.0}])
@@ -53,8 +53,8 @@ def compare_history(yours: History, rows: Iterable[Mapping[str, Any]]) -> list[d
     for name in sorted(set(logged) | set(yours)):
         mine = [(int(s), float(v)) for s, v in yours.get(name, [])]
         theirs = [(int(s), float(v)) for s, v in logged.get(name, [])]
-        by_step = dict(theirs)
-        diffs = [abs(v - by_step[s]) for s, v in mine if s in by_step]
+        # in order: a step may hold two values (elapsed_s of its step and its evaluation row)
+        diffs = [abs(a[1] - b[1]) for a, b in zip(mine, theirs, strict=False) if a[0] == b[0]]
         table.append(
             {
                 "metric": name,
