@@ -37,6 +37,8 @@ from typing import Any, Literal
 import numpy as np
 
 Pacing = Literal["none", "linear", "root", "step"]
+PacingFunction = Callable[[int, int, float], float]
+"""A pacing of your own: ``(step, total_steps, start_fraction) -> c(t)`` (Tier H's exercise)."""
 
 COMPLEXITY_FEATURES: tuple[str, ...] = ("cyclomatic", "nesting")
 """Complexity features used when every sample has them (``coursekit.corpus.features``)."""
@@ -197,8 +199,10 @@ class CurriculumSampler:
 
     difficulties: Sequence[float] = field(hash=False)
     """One difficulty per sample (higher is harder), e.g. ``difficulty_scores(...).scores``."""
-    pacing: Pacing = "linear"
-    """"none" (random order, the baseline), "linear", "root" or "step" (:data:`PACINGS`)."""
+    pacing: Pacing | PacingFunction = "linear"
+    """"none" (random order, the baseline), "linear", "root" or "step" (:data:`PACINGS`), or a
+    function ``(step, total_steps, start_fraction) -> c(t)`` of your own (its c(t) is clipped
+    to [1/n, 1] by :meth:`pool_size`; notebooks/phase3_advanced.ipynb plugs one in)."""
     total_steps: int
     """T: the step at which the whole set is available (usually the run's ``max_steps``)."""
     batch_size: int
@@ -212,7 +216,11 @@ class CurriculumSampler:
         """Validate; raise ``ValueError`` naming the field, the value, the rule and the fix."""
         rules = [
             ("difficulties", len(self.difficulties) >= 1, "must hold at least one score"),
-            ("pacing", self.pacing in _ORDERS, f"must be one of {list(_ORDERS)}"),
+            (
+                "pacing",
+                callable(self.pacing) or self.pacing in _ORDERS,
+                f"must be one of {list(_ORDERS)} or a function (step, total_steps, c0) -> c",
+            ),
             ("total_steps", self.total_steps >= 1, "must be >= 1"),
             ("batch_size", self.batch_size >= 1, "must be >= 1"),
             ("seed", self.seed >= 0, "must be >= 0"),
@@ -231,6 +239,11 @@ class CurriculumSampler:
 
     def competence(self, step: int) -> float:
         """Return c(step), the fraction of the easiest-first pool available (1 for "none")."""
+        if callable(self.pacing):
+            c = float(self.pacing(step, self.total_steps, self.start_fraction))
+            if not math.isfinite(c):
+                raise ValueError(f"the pacing function returned {c} at step {step}; return c(t)")
+            return c
         if self.pacing == "none":
             return 1.0
         return PACINGS[self.pacing](step, self.total_steps, self.start_fraction)
@@ -244,7 +257,8 @@ class CurriculumSampler:
         """Return the sample indices of optimizer step ``step`` (0-based, ≥ 0)."""
         if step < 0:
             raise ValueError(f"CurriculumSampler.batch step must be >= 0 (got {step})")
-        return _ORDERS[self.pacing](self, step)
+        order = _paced_batch if callable(self.pacing) else _ORDERS[self.pacing]
+        return order(self, step)
 
 
 def _paced_batch(sampler: CurriculumSampler, step: int) -> list[int]:

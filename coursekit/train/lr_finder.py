@@ -325,12 +325,37 @@ def trimmed(result: LRFinderResult) -> tuple[tuple[float, ...], tuple[float, ...
     return result.lrs[begin:end], result.losses[begin:end]
 
 
-def suggest(result: LRFinderResult, method: Suggestion = "valley") -> float:
-    """Return the learning rate ``SUGGESTERS[method]`` picks on the trimmed smoothed curve.
+Suggester = Callable[[Sequence[float], Sequence[float]], float]
+"""A suggestion rule: ``(lrs, losses) -> lr``, like the functions of :data:`SUGGESTERS`."""
+
+
+def suggest(result: LRFinderResult, method: Suggestion | Suggester = "valley") -> float:
+    """Return the learning rate ``method`` picks on the trimmed smoothed curve.
+
+    Args:
+        result: the outcome of :func:`lr_range_test`.
+        method: a name of :data:`SUGGESTERS`, or a function ``(lrs, losses) -> lr`` of your
+            own (Tier C's exercise, notebooks/phase3_core.ipynb), given the same trimmed curve.
 
     Raises:
-        ValueError: ``method`` is not a key of :data:`SUGGESTERS`.
+        ValueError: ``method`` is neither a key of :data:`SUGGESTERS` nor callable, or a
+            function's answer is not a positive, finite learning rate.
+
+    Example:
+        >>> result = LRFinderResult(lrs=(1e-3, 1e-2, 1e-1), losses=(3.0, 2.0, 4.0),
+        ...     raw_losses=(3.0, 2.0, 4.0), stopped_early=False)
+        >>> suggest(result, "minimum"), suggest(result, lambda lrs, losses: lrs[0])
+        (0.001, 0.001)
     """
+    if callable(method):
+        lrs, losses = trimmed(result)
+        lr = float(method(lrs, losses))
+        if not 0 < lr < math.inf:
+            raise ValueError(
+                f"the suggester {getattr(method, '__name__', method)!r} returned {lr!r}; a "
+                "learning rate must be > 0 and finite (return one of lrs, or a fraction of one)"
+            )
+        return lr
     if method not in SUGGESTERS:
         raise ValueError(f"suggest method must be one of {list(SUGGESTERS)} (got {method!r})")
     return SUGGESTERS[method](*trimmed(result))

@@ -213,3 +213,36 @@ def test_negative_step_is_rejected():
     sampler = CurriculumSampler(difficulties=[1.0], total_steps=10, batch_size=1)
     with pytest.raises(ValueError, match="step must be >= 0"):
         sampler.batch(-1)
+
+
+def test_a_pacing_function_draws_exactly_as_the_named_pacing():
+    scores = [float((7 * i) % 11) for i in range(20)]
+    kwargs = {"difficulties": scores, "total_steps": 10, "batch_size": 3, "seed": 4}
+    for name, function in PACINGS.items():
+        named = CurriculumSampler(pacing=name, **kwargs)
+        mine = CurriculumSampler(pacing=lambda t, T, c0, f=function: f(t, T, c0), **kwargs)
+        assert [mine.batch(t) for t in range(12)] == [named.batch(t) for t in range(12)]
+        assert [mine.pool_size(t) for t in range(12)] == [named.pool_size(t) for t in range(12)]
+
+
+@given(st.floats(min_value=-5, max_value=5))
+@settings(max_examples=30, deadline=None)
+def test_a_pacing_function_pool_stays_within_one_and_n(c):
+    sampler = CurriculumSampler(
+        difficulties=[0.0, 1.0, 2.0, 3.0], pacing=lambda t, T, c0: c, total_steps=5, batch_size=2
+    )
+    assert 1 <= sampler.pool_size(0) <= 4
+    assert set(sampler.batch(0)) <= set(sampler.order[: sampler.pool_size(0)])
+
+
+def test_a_pacing_function_returning_nan_is_named():
+    sampler = CurriculumSampler(
+        difficulties=[0.0, 1.0], pacing=lambda t, T, c0: math.nan, total_steps=5, batch_size=1
+    )
+    with pytest.raises(ValueError, match="pacing function returned nan at step 3"):
+        sampler.batch(3)
+
+
+def test_a_pacing_that_is_neither_a_name_nor_a_function_is_refused():
+    with pytest.raises(ValueError, match="or a function"):
+        CurriculumSampler(difficulties=[0.0], pacing="cubic", total_steps=5, batch_size=1)

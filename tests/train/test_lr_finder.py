@@ -264,3 +264,35 @@ def test_real_sweep_on_a_tiny_qwen2_suggests_a_finite_lr_within_bounds(make_tiny
         lr = suggest(result, method)
         assert math.isfinite(lr) and 1e-7 <= lr <= 10.0, (method, lr)
     assert min(result.losses) < result.losses[0]  # the sweep did learn something
+
+
+def _curve(n: int = 30) -> LRFinderResult:
+    lrs = tuple(exponential_lrs(1e-6, 1.0, n))
+    losses = tuple(
+        3.0 - math.tanh(math.log10(lr) + 3) + (0.1 * i / n) ** 2 for i, lr in enumerate(lrs)
+    )
+    return LRFinderResult(lrs=lrs, losses=losses, raw_losses=losses, stopped_early=False)
+
+
+@pytest.mark.parametrize("name", list(SUGGESTERS))
+def test_suggest_takes_a_function_and_gives_it_the_trimmed_curve(name):
+    result = _curve()
+    seen = []
+
+    def mine(lrs, losses):
+        seen.append((tuple(lrs), tuple(losses)))
+        return SUGGESTERS[name](lrs, losses)
+
+    assert suggest(result, mine) == suggest(result, name)
+    assert seen == [trimmed(result)]
+
+
+@pytest.mark.parametrize("bad", [0.0, -1e-3, math.inf, math.nan])
+def test_suggest_refuses_a_function_returning_no_learning_rate(bad):
+    with pytest.raises(ValueError, match="must be > 0 and finite"):
+        suggest(_curve(), lambda lrs, losses: bad)
+
+
+def test_suggest_still_refuses_an_unknown_name():
+    with pytest.raises(ValueError, match="suggest method must be one of"):
+        suggest(_curve(), "fastest")
