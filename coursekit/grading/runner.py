@@ -219,14 +219,17 @@ def _error_cell(cells: list[Any]) -> tuple[int | None, str]:
 
 
 def readable_paths() -> list[Path]:
-    """Return what papermill needs to read in the sandbox: Python, the venv, coursekit.
+    """Return what the sandbox may read: Python, the venv, coursekit and its ``data/``.
 
     Example:
         >>> all(path.is_absolute() for path in readable_paths())
         True
     """
     paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}
-    paths.add(Path(coursekit.__file__).resolve().parent)
+    package = Path(coursekit.__file__).resolve().parent
+    paths.add(package)
+    if (package.parent / "data").is_dir():  # the bundled seed set of a checkout
+        paths.add(package.parent / "data")
     return sorted(paths)
 
 
@@ -254,6 +257,22 @@ def execute(submission: Path, work: Path, limits: RunLimits | None = None) -> li
     return [
         _execute_one(path, work, limits, deadline - time.monotonic()) for path in notebooks_of(copy)
     ]
+
+
+def sandbox_env(work: Path) -> dict[str, str]:
+    """The environment of the grader's sandboxed processes: own HOME, CPU, hub offline.
+
+    Example:
+        >>> sandbox_env(Path("/w"))["HOME"]
+        '/w/home'
+    """
+    return {
+        "HOME": str(work / "home"),
+        "PYTHONPATH": str(Path(coursekit.__file__).resolve().parent.parent),
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
 
 
 def _lend(work: Path) -> None:
@@ -288,14 +307,9 @@ def _execute_one(path: Path, work: Path, limits: RunLimits, left: float) -> Note
         max_processes=limits.max_processes,
         output_bytes=64 << 20,
     )
-    env = {
-        "HOME": str(work / "home"),
-        "PYTHONPATH": str(Path(coursekit.__file__).resolve().parent.parent),
-        "OMP_NUM_THREADS": "1",
-        "HF_HUB_OFFLINE": "1",
-        "CUDA_VISIBLE_DEVICES": "",
-    }
-    done = run_sandboxed(command, directory=work, limits=box, env=env, readable=readable_paths())
+    done = run_sandboxed(
+        command, directory=work, limits=box, env=sandbox_env(work), readable=readable_paths()
+    )
     if done.timed_out:
         result = judge(source, output, name)
         message = f"{name}: ran over its time ({left:.0f} s left of the submission's)"
