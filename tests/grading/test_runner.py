@@ -101,6 +101,9 @@ def test_run_limits_are_validated():
 @pytest.mark.slow
 @pytest.mark.skipif(bool(NEEDS_BWRAP), reason=f"needs bubblewrap ({NEEDS_BWRAP})")
 def test_hostile_notebooks_each_become_a_result(tmp_path):
+    other = tmp_path / "other-learner"  # another submission: invisible in the sandbox
+    other.mkdir()
+    (other / "secret.txt").write_text("answers")
     submission = write_submission(
         tmp_path / "learner",
         {
@@ -111,6 +114,11 @@ def test_hostile_notebooks_each_become_a_result(tmp_path):
                 "import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=2)"
             ),
             "phase4_broken.ipynb": "{not json",
+            "phase4_snoop.ipynb": notebook(
+                f"import os\nassert not os.path.exists({str(other)!r})\n"
+                f"assert not os.path.exists({str(Path(__file__).parent)!r})",
+                f"open({str(other / 'secret.txt')!r}).read()",
+            ),
         },
     )
     before = digest(submission)
@@ -126,6 +134,8 @@ def test_hostile_notebooks_each_become_a_result(tmp_path):
     assert results["phase3_net.ipynb"].status == "error"
     assert "OSError" in results["phase3_net.ipynb"].message  # no route: loopback only
     assert results["phase4_broken.ipynb"].status == "invalid"
+    snoop = results["phase4_snoop.ipynb"]  # cell 1's asserts hold; cell 2 cannot open the file
+    assert (snoop.status, snoop.stopped_at) == ("error", 2) and "FileNotFoundError" in snoop.message
 
 
 @pytest.mark.slow
