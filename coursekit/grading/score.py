@@ -6,7 +6,8 @@ Automatic checks graded now (rubric ids):
 - ``ruff-check``, ``ruff-format``, ``docstrings``, ``tests-pass``, ``coverage``,
   ``unit-tests-per-enhancement``, ``property-test``, ``falsification-test``,
   ``enhancement-md``: the gates of ``coursekit workspace check --json``, run in the sandbox
-  on the submission's copy (full points when the gate passes, else 0);
+  on the submission's copy (full points when the gate passes, else the rubric's partial
+  rule from the gate's numbers: :func:`gate_points`);
 - ``baseline-evidence``: :func:`coursekit.grading.evidence.verify_run` on the first
   ``runs/**/manifest.json`` folder of the submission.
 
@@ -22,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +33,7 @@ from coursekit.errors import CoursekitError
 from coursekit.evaluate.sandbox import SandboxLimits, run_sandboxed
 from coursekit.grading import rubric as rubrics
 from coursekit.grading.runner import RunLimits, execute, readable_paths, sandbox_env
+from coursekit.workspace.report import MAX_WORDS, MIN_WORDS
 
 GATES = {
     "ruff check": "ruff-check",
@@ -44,6 +47,10 @@ GATES = {
     "ENHANCEMENT.md": "enhancement-md",
 }
 """``workspace check`` gate → rubric check id."""
+COVERAGE_GOAL = 95.0
+"""Coverage percent that earns full points (the rubric's ``coverage`` rule)."""
+TESTS_PER_TIER = 5
+"""Unit tests each chosen enhancement needs (the rubric's rule)."""
 CHECK_SCRIPT = "import sys\nfrom coursekit.cli import main\nsys.exit(main())"
 
 
@@ -145,9 +152,48 @@ def grade_submission(
         if gate_name in gates:
             gate = gates[gate_name]
             full = _points(rubric, check)
-            earned[check] = full if gate.get("passed") else 0.0
+            earned[check] = gate_points(check, gate, full)
             notes[check] = "" if gate.get("passed") else gate.get("summary", "")
     return _row(submission.name, rubric, earned, notes, manual, deadline, submission, notebooks)
+
+
+def gate_points(check_id: str, gate: dict[str, Any], full: float) -> float:
+    """Return the points of a ``workspace check`` gate under its rubric check's partial rule.
+
+    A passed gate earns ``full``; a failed one what its numbers earn: ``ruff-check`` 1 point
+    less per problem, ``docstrings`` and ``tests-pass`` the share documented or passing,
+    ``coverage`` ``full × percent / 95``, ``unit-tests-per-enhancement`` the share of tiers
+    with 5 tests, ``enhancement-md`` 1 less per section problem and 2 less when the length is
+    out of range; any other gate 0.
+
+    Example:
+        >>> gate_points("ruff-check", {"passed": False, "numbers": {"problems": 2}}, 6.0)
+        4.0
+        >>> gate_points("coverage", {"passed": False, "numbers": {"percent": 47.5}}, 8.0)
+        4.0
+    """
+    if gate.get("passed"):
+        return float(full)
+    n = gate.get("numbers") or {}
+    share = None
+    if check_id == "ruff-check" and "problems" in n:
+        share = (full - n["problems"]) / full
+    elif check_id == "docstrings" and n.get("public"):
+        share = 1 - n["undocumented"] / n["public"]
+    elif check_id == "tests-pass" and "passed" in n:
+        ran = n["passed"] + n.get("failed", 0) + n.get("not run", 0)
+        share = n["passed"] / ran if ran and not n.get("collect_errors") else 0.0
+    elif check_id == "coverage" and "percent" in n:
+        share = n["percent"] / COVERAGE_GOAL
+    elif check_id == "unit-tests-per-enhancement" and n.get("per_tier"):
+        counts = list(n["per_tier"].values())
+        share = sum(count >= TESTS_PER_TIER for count in counts) / len(counts)
+    elif check_id == "enhancement-md" and "words" in n:
+        fits = MIN_WORDS <= n["words"] <= MAX_WORDS
+        share = (full - n.get("section_problems", 0) - (0 if fits else 2)) / full
+    if share is None or not math.isfinite(share):
+        return 0.0
+    return round(full * min(1.0, max(0.0, share)), 2)
 
 
 def _points(rubric: rubrics.Rubric, check_id: str) -> float:

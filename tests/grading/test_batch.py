@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from coursekit.errors import CoursekitError
 from coursekit.evaluate import jail
 from coursekit.grading.batch import RESULT, feedback, grade_class, load_manual
 from coursekit.grading.runner import RunLimits
-from coursekit.grading.score import submitted_at
+from coursekit.grading.score import GATES, gate_points, submitted_at
 from coursekit.workspace.layout import new_workspace
 from tests.workspace import complete
 from tests.workspace.conftest import notebook, write
@@ -113,3 +115,41 @@ def test_cli_refuses_a_deadline_without_time_zone(tmp_path, capsys):
         ["grade", str(tmp_path / "class"), "--out", str(tmp_path / "o"), "--deadline", "2026-12-01"]
     )
     assert code == 2 and "has no time zone" in capsys.readouterr().err
+
+
+@given(
+    check=st.sampled_from(sorted(GATES.values())),
+    passed=st.booleans(),
+    numbers=st.fixed_dictionaries(
+        {},
+        optional={
+            "problems": st.integers(0, 50),
+            "public": st.integers(0, 20),
+            "undocumented": st.integers(0, 20),
+            "passed": st.integers(0, 20),
+            "failed": st.integers(0, 20),
+            "percent": st.floats(0, 100),
+            "per_tier": st.dictionaries(st.sampled_from("AE"), st.integers(0, 9)),
+            "words": st.integers(0, 2000),
+            "section_problems": st.integers(0, 9),
+        },
+    ),
+)
+def test_gate_points_stay_within_the_check_and_a_pass_earns_all(check, passed, numbers):
+    numbers.setdefault("undocumented", 0)
+    numbers["undocumented"] = min(numbers["undocumented"], numbers.get("public", 0))
+    got = gate_points(check, {"passed": passed, "numbers": numbers}, 6.0)
+    assert 0.0 <= got <= 6.0
+    assert got == 6.0 or not passed
+
+
+def test_gate_points_follow_the_partial_rules():
+    def points(check, **numbers):
+        return gate_points(check, {"passed": False, "numbers": numbers}, 8.0)
+
+    assert points("docstrings", public=4, undocumented=1) == 6.0
+    assert points("tests-pass", passed=3, failed=1) == 6.0
+    assert points("tests-pass", passed=3, failed=0, collect_errors=1) == 0.0
+    assert points("unit-tests-per-enhancement", per_tier={"A": 5, "E": 4}) == 4.0
+    assert points("enhancement-md", words=400, section_problems=1) == 5.0
+    assert points("ruff-format", files_to_reformat=1) == 0.0
