@@ -170,8 +170,13 @@ def grade_class(
     limits = limits or RunLimits()
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = [pool.submit(_grade_one, p, target, manual, deadline, limits) for p in todo]
-        for future in futures:
-            future.result()
+        for folder, future in zip(todo, futures, strict=True):
+            try:
+                future.result()
+            except Exception as error:  # the worker died (killed, out of memory, os._exit)
+                said = f"the grader's process for this submission died ({type(error).__name__})"
+                _write_learner(target / folder.name, {"name": folder.name, "reason": said,
+                                                      "checks": [], "final": 0.0})  # fmt: skip
     rows = [json.loads((target / p.name / RESULT).read_text()) for p in folders]
     everyone = sorted((target / d.name / RESULT) for d in target.iterdir() if d.is_dir())
     write_csv(target, [json.loads(p.read_text()) for p in everyone if p.exists()])

@@ -153,3 +153,20 @@ def test_gate_points_follow_the_partial_rules():
     assert points("unit-tests-per-enhancement", per_tier={"A": 5, "E": 4}) == 4.0
     assert points("enhancement-md", words=400, section_problems=1) == 5.0
     assert points("ruff-format", files_to_reformat=1) == 0.0
+
+
+def _die(submission, *args):
+    os._exit(3)  # a worker killed mid-grading (out of memory, a signal)
+
+
+def test_a_dead_worker_becomes_a_row_not_a_failed_batch(tmp_path, monkeypatch):
+    import coursekit.grading.batch as batch
+
+    for name in ("ada", "bob"):
+        (tmp_path / "class" / name).mkdir(parents=True)
+    monkeypatch.setattr(batch, "_grade_one", _die)
+    rows = grade_class(tmp_path / "class", tmp_path / "out", workers=2)
+    assert [r["name"] for r in rows] == ["ada", "bob"]
+    assert all("process for this submission died" in r["reason"] for r in rows)
+    table = list(csv.DictReader((tmp_path / "out" / "grades.csv").open()))
+    assert [r["name"] for r in table] == ["ada", "bob"]
