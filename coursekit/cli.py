@@ -155,6 +155,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "coursekit.recipes.ablate",
     "coursekit.recipes.bench.suite",
     "coursekit.workspace.cli",
+    "coursekit.grading.cli",
 )
 
 
