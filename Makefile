@@ -1,7 +1,8 @@
 # coursekit: the two commands of the README, plus `make lab`.
 #   make baseline  - set up .venv and run the Phase 1 baseline notebook into runs/phase1-baseline/<UTC time>/
 #   make test      - set up .venv, then ruff check, ruff format --check, pytest (+ notebooks) with coverage
-#                    (first installs bubblewrap, the sandbox of untrusted Rust code, if root and missing)
+#                    (first installs bubblewrap, the sandbox of untrusted Rust code, and Chromium with
+#                    its driver for the real-browser test, if root and missing)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -11,7 +12,7 @@ RUN_DIR := $(CURDIR)/runs/phase1-baseline/$(shell date -u +%Y%m%d-%H%M%S)
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv baseline sandbox coverage-tools test lab clean
+.PHONY: venv baseline sandbox coverage-tools browser test lab clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,9 +58,22 @@ coverage-tools:
 	    echo "llvm-19 missing: coverage tests will skip (as root: apt-get install llvm-19)"; \
 	  fi; }
 
+# Debian's chromium and chromium-driver run the real-browser test (tests/browser/: JupyterLab in
+# headless Chromium, driven by selenium). Installed when missing and root; otherwise that test
+# skips, naming the packages.
+browser:
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+	      { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	      echo "chromium could not be installed: the browser test will skip (apt-get install chromium chromium-driver)"; \
+	  else \
+	    echo "chromium missing: the browser test will skip (as root: apt-get install chromium chromium-driver)"; \
+	  fi; }
+
 # nbval replays Phases 1-2 as committed; Phases 3-4 take minutes at their defaults, so tests/
 # execute them with papermill at CI size (tests/test_notebooks.py, tests/test_phase3_notebooks.py)
-test: $(STAMP) sandbox coverage-tools
+test: $(STAMP) sandbox coverage-tools browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest --cov=coursekit --cov-report=term-missing --durations=15 --nbval-lax tests notebooks/phase1_baseline.ipynb notebooks/phase2_analysis.ipynb
