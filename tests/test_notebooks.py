@@ -107,6 +107,7 @@ def test_phase1_intro_quotes_the_sample_counts_it_uses():
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_phase1_baseline_runs_under_papermill(tmp_path):
     out = tmp_path / "run"
     papermill.execute_notebook(

@@ -27,6 +27,7 @@ def samples(rustc):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_references_pass_stably_and_score_higher_than_weakened_copies(samples):
     """Claim that could be false: removing the assertions lowers the pooled mutation score.
 

@@ -62,6 +62,7 @@ def outcomes(sample: Sample, tests: str, chosen: list[Mutant]) -> list[tuple[str
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_schema_and_separate_compiles_agree_mutant_by_mutant(rustc):
     verified = sorted(
         (s for s in load_splits(default_corpus_dir())["test"] if s.verified), key=lambda s: s.id

@@ -79,6 +79,7 @@ def heldout() -> tuple:
     return tokenizer, sample_rows(rows(held, 256), 48, seed=0), train
 
 
+@pytest.mark.heavy
 def test_heldout_perplexity_is_far_below_the_unigram_baseline(heldout: tuple) -> None:
     """Falsifiable: a model that learnt only token frequencies would score the baseline."""
     _, picked, train = heldout
@@ -88,6 +89,7 @@ def test_heldout_perplexity_is_far_below_the_unigram_baseline(heldout: tuple) ->
     assert model_ppl < unigram_ppl / 5, (model_ppl, unigram_ppl)
 
 
+@pytest.mark.heavy
 def test_lora_from_nano_beats_lora_from_a_random_nano(tmp_path: Path) -> None:
     """Falsifiable: the same LoRA budget from random weights must end clearly worse."""
     spec = baseline_spec(model="nano", steps=10, eval_every=10, seq_len=256)

@@ -270,6 +270,7 @@ def test_cli_flags_build_the_config_and_bad_values_exit_2(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_every_engine_runs_once_in_its_own_process(tmp_path, tiny_dir):
     config = BenchConfig(data=str(seed_dir()), steps=None, samples=1, val_samples=2, repeats=1,
                          batch_size=1, seq_len=256, rank=2, threads=1, peak_seconds=0.01,

@@ -50,6 +50,17 @@ def test_coursekit_trainer_accumulates_like_one_batch():
     assert core.trainer_accumulation_error(examples, pad_id=0, model="tiny") < 1e-5
 
 
+@pytest.fixture(autouse=True)
+def _restore_variants():
+    """Variants a test registers are removed again: the registry is process-wide."""
+    from coursekit.adapters import variants
+
+    before = dict(variants._VARIANTS)
+    yield
+    variants._VARIANTS.clear()
+    variants._VARIANTS.update(before)
+
+
 def test_use_dora_forward_registers_a_variant_that_equals_dora():
     from coursekit.adapters.dora import DoRALinear
 

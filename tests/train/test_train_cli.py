@@ -72,6 +72,7 @@ def test_config_mismatch_on_resume_lists_the_fields(tmp_path, capsys, no_loading
     assert "adapter.rank: 8 → 4" in capsys.readouterr().err
 
 
+@pytest.mark.heavy
 def test_train_end_to_end_with_the_real_tokenizer_and_seed_data(tmp_path, capsys) -> None:
     out = tmp_path / "run"
     argv = ["train", "--model", "tiny", "--max-steps", "2", "--batch-size", "2", "--seq-len",
@@ -97,6 +98,7 @@ def test_lr_find_writes_suggestions_and_a_plot(tmp_path, capsys) -> None:
     assert "valley" in capsys.readouterr().out
 
 
+@pytest.mark.heavy
 def test_full_fine_tune_with_a_curriculum_end_to_end(tmp_path) -> None:
     argv = ["train", "--model", "tiny", "--method", "full", "--curriculum", "linear",
             "--no-packing", "--max-steps", "1", "--batch-size", "1", "--seq-len", "256",
