@@ -74,7 +74,7 @@ browser:
 # nbval replays Phases 1-2 as committed; Phases 3-4 take minutes at their defaults, so tests/
 # execute them with papermill at CI size (tests/test_notebooks.py, tests/test_phase3_notebooks.py)
 # CI's `make test` leaves out the tests marked `heavy` (each the slow end-to-end twin of faster
-# tests, about 6 minutes in all) to stay under 20 minutes on 2 cores; `make test-all` runs them.
+# tests, about 8 minutes in all) to stay under 20 minutes on 2 cores; `make test-all` runs them.
 PYTEST_ARGS := --cov=coursekit --cov-report=term-missing --durations=15 --nbval-lax tests \
 	notebooks/phase1_baseline.ipynb notebooks/phase2_analysis.ipynb
 

@@ -39,6 +39,7 @@ def test_every_tier_has_an_exercise_a_solution_region_and_a_recorded_answer(name
     assert all("# BEGIN SOLUTION" in cell.source for cell in exercises)
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_phase3_core_runs_under_papermill(tmp_path):
     records = _run("phase3_core.ipynb", tmp_path, {**SMALL, "ranks": [4, 8], "lr_steps": 8})

@@ -67,6 +67,7 @@ def test_the_committed_notebook_holds_what_its_run_measured():
     assert all(isinstance(records[f"phase3.{t}.answer"], str) for t in TIERS)
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("rustc") is None, reason="Tier K needs rustc (rustup.rs)")
 def test_phase3_bonus_runs_under_papermill(tmp_path):

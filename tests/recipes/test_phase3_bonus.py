@@ -160,6 +160,7 @@ def restore_that_raises(state, model, optimizer, scheduler, rng):
     raise KeyError("data_rng")
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_a_correct_resume_after_sigterm_equals_the_uninterrupted_run(tmp_path):
     result = kill_and_resume(
