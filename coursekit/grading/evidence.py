@@ -277,6 +277,10 @@ def verify_run(
     checks.append(_check("metrics", problem is None, problem or f"{len(losses)} losses read"))
     if manifest.get("spec") is None:
         checks.append(_check("rerun", False, f"cannot re-run: {manifest.get('spec_error')}"))
+    elif checks[0]["status"] != "ok":  # the files already fail: a re-run adds ~10 s, no news
+        checks.append(
+            _check("rerun", False, "not re-run: the run's files differ from manifest.json")
+        )
     elif data is not None and problem is None:
         result = rerun(manifest, data, len(losses), timeout_s=timeout_s)
         if "error" in result:

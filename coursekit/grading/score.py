@@ -1,6 +1,6 @@
 """Grade one submission: the rubric's automatic checks, the TA's manual items, lateness.
 
-Automatic checks graded now (rubric ids):
+Automatic checks (rubric ids):
 
 - ``baseline-executed``, ``notebooks-executed``: :mod:`coursekit.grading.runner`;
 - ``ruff-check``, ``ruff-format``, ``docstrings``, ``tests-pass``, ``coverage``,
@@ -8,11 +8,12 @@ Automatic checks graded now (rubric ids):
   ``enhancement-md``: the gates of ``coursekit workspace check --json``, run in the sandbox
   on the submission's copy (full points when the gate passes, else the rubric's partial
   rule from the gate's numbers: :func:`gate_points`);
-- ``baseline-evidence``: :func:`coursekit.grading.evidence.verify_run` on the first
-  ``runs/**/manifest.json`` folder of the submission.
+- ``baseline-evidence``, ``benchmark``, ``usage-example``, and the phase notebooks a
+  submission lacks: :mod:`coursekit.grading.submission_checks` (run folders verified by
+  :func:`coursekit.grading.evidence.verify_run`).
 
-The others (``hidden-checks``, ``benchmark``, ``usage-example``, ``bonus-checks``) are
-*pending*: listed as such, counted neither for nor against. Manual items come from the TA's
+A check the grader cannot score is *pending*: listed as such, counted neither for nor
+against. Manual items come from the TA's
 ``manual.yaml`` (``{learner: {check id: points}}``), pending until filled in.
 
 Example:
@@ -33,6 +34,13 @@ from coursekit.errors import CoursekitError
 from coursekit.evaluate.sandbox import SandboxLimits, run_sandboxed
 from coursekit.grading import rubric as rubrics
 from coursekit.grading.runner import RunLimits, execute, readable_paths, sandbox_env
+from coursekit.grading.submission_checks import (
+    baseline_evidence,
+    benchmark_evidence,
+    missing_phases,
+    usage_examples,
+)
+from coursekit.workspace.layout import load_config
 from coursekit.workspace.report import MAX_WORDS, MIN_WORDS
 
 GATES = {
@@ -94,26 +102,6 @@ def workspace_gates(copy: Path, work: Path, seconds: float) -> dict[str, dict[st
     return {gate["name"]: gate for gate in data.get("gates", [])}
 
 
-def baseline_evidence(copy: Path) -> tuple[bool, str]:
-    """Verify the first run folder (``runs/**/manifest.json``); (ok, message).
-
-    Example:
-        >>> baseline_evidence(Path("/nonexistent"))
-        (False, 'no run folder with a manifest.json under runs/')
-    """
-    from coursekit.grading.evidence import verify_run
-
-    manifests = sorted((copy / "runs").glob("**/manifest.json"))
-    if not manifests:
-        return False, "no run folder with a manifest.json under runs/"
-    try:
-        report = verify_run(manifests[0].parent, steps=3)
-    except CoursekitError as error:
-        return False, str(error)
-    bad = [c["message"] for c in report["checks"] if c["status"] != "ok"]
-    return report["ok"], "; ".join(bad)
-
-
 def grade_submission(
     submission: Path,
     work: Path,
@@ -135,18 +123,22 @@ def grade_submission(
     copy = work / "submission"
     earned: dict[str, float] = {}
     notes: dict[str, str] = {}
+    missing = [f"{phase}*.ipynb: missing from notebooks/" for phase in
+               missing_phases(r.name for r in notebooks)]  # fmt: skip
     phase1 = [r for r in notebooks if r.name.startswith("phase1")]
     earned["baseline-executed"] = 3.0 if phase1 and all(r.ok for r in phase1) else 0.0
     notes["baseline-executed"] = "; ".join(r.message for r in phase1 if not r.ok) or (
         "" if phase1 else "no phase1 notebook found in notebooks/"
     )
-    done = sum(r.ok for r in notebooks)
-    earned["notebooks-executed"] = 4.0 * done / len(notebooks) if notebooks else 0.0
-    notes["notebooks-executed"] = "; ".join(r.message for r in notebooks if not r.ok) or (
-        "" if notebooks else "no phase notebooks found in notebooks/"
-    )
+    done, expected = sum(r.ok for r in notebooks), len(notebooks) + len(missing)
+    earned["notebooks-executed"] = round(4.0 * done / expected, 2)
+    notes["notebooks-executed"] = "; ".join([r.message for r in notebooks if not r.ok] + missing)
     ok, said = baseline_evidence(copy)
     earned["baseline-evidence"], notes["baseline-evidence"] = (5.0 if ok else 0.0), said
+    bench_ok, bench_said = benchmark_evidence(copy)
+    full = _points(rubric, "benchmark")
+    earned["benchmark"] = full if bench_ok else (full / 2 if bench_ok is False else 0.0)
+    notes["benchmark"] = bench_said
     gates = workspace_gates(copy, work, limits.submission_seconds)  # no report: the reason
     for gate_name, check in GATES.items():
         if gate_name in gates:
@@ -154,7 +146,18 @@ def grade_submission(
             full = _points(rubric, check)
             earned[check] = gate_points(check, gate, full)
             notes[check] = "" if gate.get("passed") else gate.get("summary", "")
-    return _row(submission.name, rubric, earned, notes, manual, deadline, submission, notebooks)
+    chosen = load_config(copy).chosen  # workspace check read it: it loads
+    share, notes["usage-example"] = usage_examples(copy, {t.letter: t.module for t in chosen})
+    earned["usage-example"] = round(_points(rubric, "usage-example") * share, 2)
+    extra = {
+        "evidence": {
+            "baseline": {"ok": ok, "message": said},
+            "benchmark": {"ok": bench_ok, "message": bench_said},
+        },
+        "missing_notebooks": missing,
+    }
+    row = _row(submission.name, rubric, earned, notes, manual, deadline, submission, notebooks)
+    return row | extra
 
 
 def gate_points(check_id: str, gate: dict[str, Any], full: float) -> float:

@@ -35,7 +35,8 @@ def _touch_all(root: Path, moment: datetime) -> None:
 def klass(tmp_path) -> Path:
     """ada: complete, 2 days late; bob: no workspace.yaml and a notebook that calls sys.exit."""
     solutions = tmp_path / "solutions"
-    write(solutions / "phase1_baseline.ipynb", notebook("x = 1", "print(x)"))
+    for name in ("phase1_baseline", "phase2_analysis", "phase3_core", "phase4_validation"):
+        write(solutions / f"{name}.ipynb", notebook("x = 1", "print(x)"))
     ada = new_workspace(
         tmp_path / "class" / "ada", name="ada", tiers=("A", "E"), notebooks=solutions
     )
@@ -90,6 +91,8 @@ def test_a_class_graded_resumed_and_regraded(klass, tmp_path):
         auto["notebooks-executed"] == 4.0 and auto["ruff-check"] == 6.0 and auto["coverage"] == 8.0
     )
     assert auto["baseline-evidence"] == 0.0 and auto["clarity"] is None  # no run; manual pending
+    assert auto["benchmark"] == 0.0 and ada["evidence"]["benchmark"]["ok"] is None
+    assert auto["usage-example"] == 1.5  # a python block names a_rank_ablation, none e_dora
     assert ada["final"] == ada["total"] - 20.0
     assert "workspace check gave no report" in bob["reason"]  # a row, not a failed batch
     table = {row["name"]: row for row in csv.DictReader((out / "grades.csv").open())}
