@@ -218,6 +218,29 @@ def _reproduce(report: Mapping[str, Any]) -> list[str]:
     ]  # fmt: skip
 
 
+def decoding_line(report: Mapping[str, Any]) -> str:
+    """Return the card's sentence on the decoding defaults of an instruct ``build.json``.
+
+    A ``decoding`` entry (written by ``set_decoding`` after the build) wins over the build's
+    own ``config.no_repeat_ngram_size``.
+
+    Example:
+        >>> decoding_line({"config": {"no_repeat_ngram_size": 0}})
+        'No decoding defaults are set.'
+    """
+    chosen = report.get("decoding")
+    size = chosen["settings"]["no_repeat_ngram_size"] if chosen else None
+    size = size if chosen else report["config"].get("no_repeat_ngram_size")
+    if not size:
+        return "No decoding defaults are set."
+    when = " after the build" if chosen else ""
+    return (
+        f"`generation_config.json` sets `no_repeat_ngram_size: {size}`, the decoding chosen on "
+        f"the validation split{when} (docs/nano.md); `coursekit eval` and "
+        "`coursekit.evaluate.generate` use it unless told otherwise."
+    )
+
+
 def write_instruct_card(directory: Path, metrics: Path, report: Mapping[str, Any]) -> Path:
     """Write the instruct model's ``README.md`` from its build report and run metrics.
 
@@ -229,13 +252,7 @@ def write_instruct_card(directory: Path, metrics: Path, report: Mapping[str, Any
     vals = [(int(r["step"]), r["val_loss"]) for r in rows if "val_loss" in r]
     c, summary = report["config"], report["summary"]
     curve = f"validation loss {vals[0][1]:.3f} → {vals[-1][1]:.3f}" if vals else "no validation"
-    decoding = (
-        f"`generation_config.json` sets `no_repeat_ngram_size: {c['no_repeat_ngram_size']}`, the "
-        "decoding chosen on the validation split (docs/nano.md); `coursekit eval` and "
-        "`coursekit.evaluate.generate` use it unless told otherwise."
-        if c.get("no_repeat_ngram_size")
-        else "No decoding defaults are set."
-    )
+    decoding = decoding_line(report)
     lines = [
         "---", "license: apache-2.0", "library_name: transformers", "pipeline_tag: text-generation",
         "tags: [qwen2, rust, code, coursekit]", "---", "",

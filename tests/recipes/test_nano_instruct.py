@@ -8,8 +8,9 @@ import pytest
 
 from coursekit.cli import main
 from coursekit.data.corpus import load_splits, seed_dir
+from coursekit.errors import CoursekitError
 from coursekit.loading import load_model
-from coursekit.recipes.nano_instruct import InstructConfig, instruct_nano
+from coursekit.recipes.nano_instruct import InstructConfig, instruct_nano, set_decoding
 
 
 def test_instruct_writes_a_loadable_model_that_remembers_every_crate_it_saw(tiny_dir, tmp_path):
@@ -21,13 +22,13 @@ def test_instruct_writes_a_loadable_model_that_remembers_every_crate_it_saw(tiny
     config = InstructConfig(steps=2, warmup_steps=0, micro_batch_size=2, seq_len=256)
     report = instruct_nano(base, seed_dir(), tmp_path / "out", config=config, log=lambda _: None)
     generation = json.loads((tmp_path / "out" / "generation_config.json").read_text())
-    assert generation["no_repeat_ngram_size"] == 6  # the decoding default chosen on val
+    assert generation["no_repeat_ngram_size"] == 10  # the decoding default chosen on val
     record = json.loads((tmp_path / "out" / "build.json").read_text())
     assert record == json.loads(json.dumps(report)) and record["summary"]["steps"] == 2
     train = {s.crate for s in load_splits(seed_dir())["train"]}
     assert {c for c, _ in record["pretrained_crates"]} == train | {"older"}
     card = (tmp_path / "out" / "README.md").read_text()
-    assert "fine-tuned for 2 steps" in card and "`no_repeat_ngram_size: 6`" in card
+    assert "fine-tuned for 2 steps" in card and "`no_repeat_ngram_size: 10`" in card
     assert f"lists the {len(record['pretrained_crates']):,} crates" in card
     tuned, original = load_model(tmp_path / "out"), load_model(base)
     changed = [
@@ -38,6 +39,22 @@ def test_instruct_writes_a_loadable_model_that_remembers_every_crate_it_saw(tiny
         if not a.equal(b)
     ]
     assert len(changed) > 10  # every weight is trained, not an adapter
+    weights = (tmp_path / "out" / "model.safetensors").read_bytes()
+    set_decoding(tmp_path / "out", {"split": "val", "parses": {"4": 3}}, no_repeat_ngram_size=4)
+    generation = json.loads((tmp_path / "out" / "generation_config.json").read_text())
+    record = json.loads((tmp_path / "out" / "build.json").read_text())
+    assert (
+        generation["no_repeat_ngram_size"] == 4 and record["config"]["no_repeat_ngram_size"] == 10
+    )
+    assert record["decoding"] == {"settings": {"no_repeat_ngram_size": 4},
+                                  "replaces": {"no_repeat_ngram_size": 10},
+                                  "split": "val", "parses": {"4": 3}}  # fmt: skip
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "`no_repeat_ngram_size: 4`, the decoding chosen on the validation split after" in card
+    assert "`no_repeat_ngram_size: 10`" not in card
+    assert (tmp_path / "out" / "model.safetensors").read_bytes() == weights
+    with pytest.raises(CoursekitError, match=r"no instruct stage's build\.json"):
+        set_decoding(base, {}, no_repeat_ngram_size=4)
 
 
 def test_cli_runs_the_stage(tiny_dir, tmp_path, capsys):
