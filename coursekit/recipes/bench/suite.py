@@ -347,9 +347,21 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     return BenchConfig(**given)
 
 
+CPU_ONLY_FLAGS = ("methods", "samples", "val_samples", "repeats", "adapters", "profile",
+                  "profile_steps")  # fmt: skip
+"""``coursekit bench`` flags the ``--gpu`` run does not use (refused rather than ignored)."""
+
+
 def _bench(args: argparse.Namespace) -> int:
     if args.gpu:  # the prepared one-GPU run (docs/gpu.md); imported here: it imports this
         from coursekit.recipes.bench.gpu import run_from_args
+
+        unused = [f"--{name.replace('_', '-')}" for name in CPU_ONLY_FLAGS if getattr(args, name)]
+        if unused:
+            raise CoursekitError(
+                f"coursekit bench --gpu: {', '.join(unused)} only apply to the CPU suite; "
+                "the GPU run has its own fixed plan (docs/gpu.md): drop them"
+            )
 
         return run_from_args(args)
     config = config_from_args(args)

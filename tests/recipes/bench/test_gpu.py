@@ -331,6 +331,14 @@ def test_coursekit_bench_gpu_reads_the_shared_and_the_gpu_flags():
     assert config_from_args(args) == GpuBenchConfig(precision="fp32")
 
 
+def test_coursekit_bench_gpu_refuses_the_cpu_suites_flags_in_one_line(tmp_path, capsys):
+    out = str(tmp_path / "out")
+    assert cli_main(["bench", "--gpu", "--output", out, "--methods", "dora", "--repeats", "2"]) == 2
+    error = capsys.readouterr().err
+    assert "--methods, --repeats only apply to the CPU suite" in error and error.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
 def test_coursekit_bench_gpu_skips_without_cuda(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert cli_main(["bench", "--gpu", "--output", str(tmp_path / "out")]) == SKIPPED
