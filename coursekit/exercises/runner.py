@@ -33,7 +33,7 @@ from coursekit.exercises.result import CheckFailed, CheckResult
 from coursekit.exercises.transport import package, rebuild
 from coursekit.io import write_json
 
-DEFAULT_TIMEOUT_S = 120.0
+DEFAULT_TIMEOUT_S = 300.0
 """Seconds a check may take, Python's start and the imports included."""
 
 
