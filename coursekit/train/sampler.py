@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coursekit.data.batching import pack
 from coursekit.data.prompts import EncodedExample
+
+if TYPE_CHECKING:  # the curriculum module is imported when a curriculum is used
+    from coursekit.data.curriculum import Pacing, PacingFunction
 
 Order = Callable[[int], list[int]]
 """Epoch → the example indices in the order that epoch visits them."""
@@ -114,7 +117,8 @@ class CurriculumRows:
     Args:
         examples: the encoded training examples.
         difficulties: one score per example (higher is harder).
-        pacing: ``"linear"``, ``"root"`` or ``"step"``.
+        pacing: ``"linear"``, ``"root"`` or ``"step"``, or a pacing function
+            ``(step, total_steps, start_fraction) -> fraction`` (Phase 3, tier H).
         rows_per_step: examples per optimizer step over all processes.
         total_steps: T, the step from which the whole set is available.
         seed: seed of the draws.
@@ -125,7 +129,7 @@ class CurriculumRows:
         examples: Sequence[EncodedExample],
         *,
         difficulties: Sequence[float],
-        pacing: str,
+        pacing: Pacing | PacingFunction,
         rows_per_step: int,
         total_steps: int,
         seed: int,
