@@ -103,10 +103,15 @@ def _num(value: Any) -> str:
 def public_line(row: dict[str, Any]) -> str:
     """Return the public checks' summary: all automatic ones passed, or which did not.
 
+    The public automatic checks are the rubric's ``auto`` checks except those scored from
+    hidden checks (``HIDDEN_IDS``); pending ones are not counted.
+
     Example:
         >>> public_line({"checks": [{"id": "coverage", "points": 8.0, "of": 8.0}], "hidden": [{}]})
         'public checks passed (1 hidden checks graded separately)'
     """
+    if row.get("reason"):
+        return "no checks graded: grading failed (see above)"
     auto = {k.id for c in rubrics.load_rubric().categories for k in c.checks if k.kind == "auto"}
     graded = [
         c for c in row.get("checks", []) if c["id"] in auto - HIDDEN_IDS and c["points"] is not None

@@ -70,6 +70,8 @@ def test_the_public_line_is_exact_when_all_public_checks_pass():
     page = feedback_html(failed)
     assert "public checks not fully met: coverage (4 / 8) (1 hidden checks graded" in page
     assert "public checks passed" not in page
+    page = feedback_html({"name": "cy", "reason": "no report", "checks": [], "final": 0.0})
+    assert "no checks graded: grading failed" in page and "public checks" not in page
 
 
 def test_a_hostile_learner_string_is_text_everywhere(tmp_path):
