@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from coursekit.grading import rubric as rubrics
+from coursekit.io import atomic_open
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_PLOTS = 6
@@ -38,7 +39,8 @@ CSS = (
     "body{font:15px/1.45 system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
     "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .5em;"
     "text-align:left;vertical-align:top}th{background:#f3f3f3}.bad{color:#a00}.ok{color:#070}"
-    "figure{display:inline-block;margin:.5em}img{max-width:28em;border:1px solid #ddd}"
+    "figure{display:inline-block;margin:.5em}img{max-width:100%;border:1px solid #ddd}"
+    ".plot img{max-width:28em}"
 )
 
 
@@ -93,7 +95,8 @@ def copy_plots(submission: Path, plots: list[str], folder: Path) -> None:
         data = _plot_bytes(submission, relative)
         if data is not None:
             (folder / relative).parent.mkdir(parents=True, exist_ok=True)
-            (folder / relative).write_bytes(data)
+            with atomic_open(folder / relative, "wb") as handle:
+                handle.write(data)
 
 
 def _num(value: Any) -> str:
@@ -213,16 +216,18 @@ def page(title: str, body: list[str]) -> str:
     )
 
 
-def png_figure(data: bytes, caption: str) -> str:
+def png_figure(data: bytes, caption: str, css_class: str = "plot") -> str:
     """Return an HTML ``<figure>`` with the PNG ``data`` as a data URI and an escaped caption.
 
     Example:
-        >>> png_figure(PNG_MAGIC, "a&b")[:36]
-        '<figure><img src="data:image/png;bas'
+        >>> png_figure(PNG_MAGIC, "a&b")[:49]
+        '<figure class="plot"><img src="data:image/png;bas'
     """
     uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
     text = html.escape(caption)
-    return f'<figure><img src="{uri}" alt="{text}"><figcaption>{text}</figcaption></figure>'
+    mark = html.escape(css_class)
+    image = f'<img src="{uri}" alt="{text}">'
+    return f'<figure class="{mark}">{image}<figcaption>{text}</figcaption></figure>'
 
 
 def feedback_html(row: dict[str, Any], submission: Path | None = None) -> str:

@@ -189,7 +189,7 @@ def cohort_html(rows: list[dict[str, Any]], figure: bytes | None = None) -> str:
         True
     """
     png = _png(rows) if figure is None else figure
-    body = [f"<p>{html.escape(_headline(rows))}</p>", png_figure(png, "final scores")]
+    body = [f"<p>{html.escape(_headline(rows))}</p>", png_figure(png, "final scores", "wide")]
     for title, (header, entries) in _tables(rows).items():
         table = html_table(header, entries) if entries else "<p>none</p>"
         body += [f"<h2>{html.escape(title)}</h2>", table]

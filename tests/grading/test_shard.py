@@ -177,3 +177,17 @@ def test_a_class_graded_in_two_shards_and_merged(tmp_path):
     digest = rows[0]["fingerprints"]["adapters"][0]
     assert rows[0]["flags"] == [f"same adapter as cy (sha256 {digest[:8]}…)"]
     assert rows[1]["flags"] == []
+
+
+def test_merge_names_a_broken_result_json(tmp_path):
+    one = tmp_path / "grades-1"
+    _learner(one, "ada", 95.0)
+    (one / "ada" / RESULT).write_text("{")
+    with pytest.raises(CoursekitError, match=r"ada/result\.json: not JSON .*; regrade that"):
+        merge_outputs([one], tmp_path / "grades")
+    (one / "ada" / RESULT).write_text(json.dumps({"name": "bob"}))
+    with pytest.raises(CoursekitError, match=r"not a grading row of ada \(its name differs\)"):
+        merge_outputs([one], tmp_path / "grades")
+    (one / "ada" / RESULT).unlink()
+    with pytest.raises(CoursekitError, match=r"grades-1: holds no <learner>/result\.json"):
+        merge_outputs([one], tmp_path / "grades")
