@@ -10,7 +10,13 @@ import re
 import pytest
 
 from coursekit.grading.batch import write_csv
-from coursekit.grading.feedback import MAX_PLOT_BYTES, PNG_MAGIC, feedback_html, find_plots
+from coursekit.grading.feedback import (
+    MAX_PLOT_BYTES,
+    PNG_MAGIC,
+    copy_plots,
+    feedback_html,
+    find_plots,
+)
 from coursekit.grading.report import (
     cohort_markdown,
     distribution_figure,
@@ -112,6 +118,11 @@ def test_plots_are_embedded_as_png_data_uris_and_nothing_else(tmp_path):
     uris = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert [base64.b64decode(u) for u in uris] == [png]  # the fake, and a path out, not shown
     assert "docs/fake.png" in page  # listed by name
+    copy_plots(sub, [*plots[:2], "docs/fake.png", "/etc/passwd"], tmp_path / "kept")
+    kept = tmp_path / "kept"
+    kept = sorted(p.relative_to(kept).as_posix() for p in kept.rglob("*") if p.is_file())
+    assert kept == ["docs/p0.png", "runs/phase1/loss.png"]
+    assert feedback_html(row("ada", plots=plots[:2]), tmp_path / "kept").count("base64,") == 2
 
 
 def test_write_reports_writes_grades_json_and_the_cohort_report(tmp_path):

@@ -129,6 +129,8 @@ def test_merge_copies_the_union_and_flags_across_shards(tmp_path):
     assert (out / "cy" / "feedback.html").exists() and (out / "cohort.html").exists()
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # no staging left
     assert (out / "ada" / "plots" / "x.bin").read_bytes() == b"kept"
+    rows = merge_outputs([one, two], one)  # into one of the shards: its own learners stay
+    assert [r["name"] for r in rows] == ["ada", "bob", "cy"] and (one / "ada" / "plots").is_dir()
 
 
 def test_merge_refuses_a_learner_graded_differently_in_two_shards(tmp_path, capsys):
@@ -189,5 +191,7 @@ def test_merge_names_a_broken_result_json(tmp_path):
     with pytest.raises(CoursekitError, match=r"not a grading row of ada \(its name differs\)"):
         merge_outputs([one], tmp_path / "grades")
     (one / "ada" / RESULT).unlink()
+    with pytest.raises(CoursekitError, match=r"grade merge: no shard folders given"):
+        merge_outputs([], tmp_path / "grades")
     with pytest.raises(CoursekitError, match=r"grades-1: holds no <learner>/result\.json"):
         merge_outputs([one], tmp_path / "grades")
