@@ -2,10 +2,11 @@
 
 Both show the total, late penalty, final score and letter; each rubric check with its points
 and message; the hidden checks (name, points, message from ``row["hidden"]``, never their
-source); the re-verification of the runs (``row["evidence"]``); the notebooks' results;
-the near-duplicate flags; the HTML page also embeds the learner's plots (``row["plots"]``,
-PNG files read as bytes, never executed). Every learner-supplied string is escaped: a name,
-a message or a file name is text, never markup.
+source); the re-verification of the runs (``row["evidence"]``); the notebooks' results.
+The near-duplicate flags are not shown: they name another learner and are for the
+instructor (``grades.csv``, ``grades.json``, the cohort report). The HTML page also embeds
+the learner's plots (``row["plots"]``, PNG files read as bytes, never executed). Every
+learner-supplied string is escaped: a name, a message or a file name is text, never markup.
 
 Example:
     >>> page = feedback_html({"name": "<script>alert(1)</script>", "checks": []})
@@ -179,9 +180,6 @@ def feedback_markdown(row: dict[str, Any]) -> str:
         if table:
             lines += [f"## {title}", "", header, "|---|---|---|"]
             lines += ["| " + " | ".join(md_cell(v) for v in entry) + " |" for entry in table] + [""]
-    if row.get("flags"):
-        lines += ["## Flags for a human (no penalty)", ""]
-        lines += [f"- {md_cell(flag)}" for flag in row["flags"]] + [""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -270,9 +268,6 @@ def feedback_html(row: dict[str, Any], submission: Path | None = None) -> str:
     if notebooks := row.get("notebooks"):
         table = [(n["name"], n["status"], n["message"]) for n in notebooks]
         body += ["<h2>Notebooks</h2>", html_table(("notebook", "status", "message"), table)]
-    if row.get("flags"):
-        items = "".join(f"<li>{escape(flag)}</li>" for flag in row["flags"])
-        body += ["<h2>Flags for a human (no penalty)</h2>", f"<ul>{items}</ul>"]
     if row.get("plots"):
         body.append("<h2>Your plots</h2>")
         for relative in row["plots"]:

@@ -97,6 +97,7 @@ def test_a_hostile_learner_string_is_text_everywhere(tmp_path):
     for path in pages:
         text = path.read_text()
         assert "<script" not in text.lower() and "<i>" not in text, path
+        assert ("same adapter as" in text) == (path.name.startswith("cohort")), path
         assert "&lt;script&gt;" in text, path
     assert "| bob | " in (tmp_path / "cohort.md").read_text()
 
