@@ -42,8 +42,8 @@ class Tier:
     """coursekit's reference implementation (a path under ``coursekit/``)."""
     exports: tuple[str, ...] = ()
     """The names the grader's hidden checks import from the learner's module, in the order
-    the checks receive them (the exercise's parts, ``coursekit.exercises``); empty: the
-    tier has no hidden checks."""
+    the checks receive them (the exercise's parts, ``coursekit.exercises``, or
+    :data:`OWN_CONTRACTS`); empty: the tier has no hidden checks."""
     signature: str = ""
     """The signature of :attr:`exports` in words (the exercise's), e.g.
     ``"dora_forward(x, W0, b, A, B, m, scale) -> y"``; empty without hidden checks."""
@@ -202,7 +202,20 @@ EXERCISE_OF = {
     "J": "J.resume_state",
 }
 """Tier letter → the exercise whose parts and checks are the tier's hidden contract
-(coursekit/grading/hidden/); the tiers not named here (A, B, G, K, L) have none."""
+(coursekit/grading/hidden/)."""
+OWN_CONTRACTS = {
+    "G": (("multi_lora_forward",), "multi_lora_forward(x, W0, b, A, B, indices, scale) -> y"),
+}
+"""Tier letter → (exports, signature) of hidden checks that are not an exercise's (G's are
+in coursekit/grading/hidden/tier_g.py). A, B, K and L have no hidden checks."""
+
+
+def _contract(letter: str) -> tuple[tuple[str, ...], str]:
+    if letter in EXERCISE_OF:
+        spec = EXERCISES[EXERCISE_OF[letter]]
+        return spec.parts, spec.signature
+    return OWN_CONTRACTS.get(letter, ((), ""))
+
 
 TIERS: dict[str, Tier] = {
     row[0]: Tier(
@@ -213,8 +226,8 @@ TIERS: dict[str, Tier] = {
         task=row[4],
         guide=row[5],
         reference=row[6],
-        exports=EXERCISES[EXERCISE_OF[row[0]]].parts if row[0] in EXERCISE_OF else (),
-        signature=EXERCISES[EXERCISE_OF[row[0]]].signature if row[0] in EXERCISE_OF else "",
+        exports=_contract(row[0])[0],
+        signature=_contract(row[0])[1],
     )
     for row in _ROWS
 }

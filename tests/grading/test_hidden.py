@@ -56,8 +56,21 @@ def _write(copy: Path, letter: str, text: str) -> None:
     (package / f"{TIERS[letter].module}.py").write_text(text)
 
 
+MULTI_LORA = """
+def multi_lora_forward(x, W0, b, A, B, indices, scale):
+    y = x @ W0.T
+    if b is not None:
+        y = y + b
+    hidden = torch.einsum("bsi,bri->bsr", x, A[indices])  # (b, s, r)
+    return y + scale * torch.einsum("bsr,bor->bso", hidden, B[indices])
+"""
+REFERENCE_TIERS = (*EXERCISE_OF, "G")
+
+
 def _reference(letter: str) -> str:
     """The module a learner would write: coursekit's reference answers' source, and a print."""
+    if letter == "G":
+        return f"{HEAD}\n{MULTI_LORA}\nprint('learner output is discarded')\n"
     parts = EXERCISES[EXERCISE_OF[letter]].parts
     source = "\n\n".join(inspect.getsource(getattr(solutions, name)) for name in parts)
     return f"{HEAD}\n\n{source}\nprint('learner output is discarded')\n"
@@ -71,15 +84,15 @@ def work(tmp_path) -> Path:
 
 @pytest.mark.slow
 def test_reference_answers_pass_every_hidden_check(work):
-    letters = tuple(EXERCISE_OF)
+    letters = REFERENCE_TIERS
     for letter in letters:
         _write(work / "submission", letter, _reference(letter))
     rows = run_hidden(work / "submission", work, letters, seconds=300)
-    expected = [f"{EXERCISE_OF[t]}/{name}" for t in letters for name, _ in hidden_tier(t).checks]
+    expected = [i for t in letters for i in hidden_tier(t).ids()]
     assert [row["id"] for row in rows] == expected
     assert all(tuple(row) == ROW_KEYS for row in rows)
     assert [row["message"] for row in rows if not row["passed"]] == []
-    assert math.isclose(sum(r["points"] for r in rows if r["tier"] in "CDEFH"), 12.0)
+    assert math.isclose(sum(r["points"] for r in rows if r["tier"] in "CDEFGH"), 12.0)
     assert math.isclose(sum(r["points"] for r in rows if r["tier"] in "IJ"), 6.0)
     earned, _ = hidden_points(rows, RUBRIC, tiers=letters)
     assert earned == {"hidden-checks": 12.0, "bonus-checks": 6.0}
@@ -103,13 +116,14 @@ def test_wrong_missing_and_broken_modules_fail_the_right_checks(work):
     _write(copy, "E", TORCHTUNE_DORA)
     _write(copy, "F", "def fake_quant(weight):\n    return weight\n")
     _write(copy, "H", "import no_such_module_anywhere\n")  # C: no file at all
-    rows = run_hidden(copy, work, ("C", "E", "F", "H"), seconds=240)
+    _write(copy, "G", HEAD + MULTI_LORA.replace("[indices]", "[indices * 0]"))  # adapter 0 only
+    rows = run_hidden(copy, work, ("C", "E", "F", "G", "H"), seconds=240)
     by_id = {row["id"]: row for row in rows}
     failed_e = {row["name"] for row in rows if row["tier"] == "E" and not row["passed"]}
     rescaled = {"bias untouched", "parity with DoRALinear on random shapes", "gradient w.r.t. m"}
     assert failed_e == rescaled  # ∂y/∂m holds the rescaled bias too
     bias = by_id["E.dora_forward/bias untouched"]
-    assert bias["points"] == 0.0 and math.isclose(bias["of"], 3 / 7)  # 12 / 4 tiers / 7 checks
+    assert bias["points"] == 0.0 and math.isclose(bias["of"], 12 / 5 / 7)  # 5 tiers, 7 checks
     assert bias["message"].startswith("output with b + 1 differs")
     assert by_id["E.dora_forward/output shape"]["points"] == bias["of"]
     for row in rows:
@@ -126,8 +140,12 @@ def test_wrong_missing_and_broken_modules_fail_the_right_checks(work):
                 "named 'no_such_module_anywhere'); nothing was checked"
             )
     assert all(not row["passed"] and row["points"] == 0.0 for row in rows if row["tier"] in "CFH")
-    earned, notes = hidden_points(rows, RUBRIC, tiers=("C", "E", "F", "H"))
-    assert earned["hidden-checks"] == round(12 * (4 / 7) / 4, 2)
+    failed_g = {row["name"] for row in rows if row["tier"] == "G" and not row["passed"]}
+    assert failed_g == {"each example its own adapter", "b is None",
+                        "an unused adapter gets no gradient",
+                        "parity with MultiLoRALinear on random shapes"}  # fmt: skip
+    earned, notes = hidden_points(rows, RUBRIC, tiers=("C", "E", "F", "G", "H"))
+    assert earned["hidden-checks"] == round(12 * (4 / 7 + 2 / 6) / 5, 2)
     assert "E.dora_forward/bias untouched: output with b + 1 differs" in notes["hidden-checks"]
 
 
@@ -280,7 +298,7 @@ def test_a_broken_instructor_module_is_one_line_naming_it(tmp_path):
 
 
 @given(
-    st.lists(st.sampled_from(tuple(EXERCISE_OF)), min_size=1, unique=True),
+    st.lists(st.sampled_from(REFERENCE_TIERS), min_size=1, unique=True),
     st.data(),
 )
 def test_points_stay_within_of_and_sum_to_the_rubric(letters, data):
@@ -292,7 +310,7 @@ def test_points_stay_within_of_and_sum_to_the_rubric(letters, data):
     earned, _ = hidden_points(rows, RUBRIC, tiers=tuple(letters))
     all_pass = hidden_rows(chosen, {i: (True, "") for i in ids}, RUBRIC)
     best, _ = hidden_points(all_pass, RUBRIC, tiers=tuple(letters))
-    for group, levels in (("hidden-checks", "CDEFH"), ("bonus-checks", "IJ")):
+    for group, levels in (("hidden-checks", "CDEFGH"), ("bonus-checks", "IJ")):
         full = 12.0 if group == "hidden-checks" else 6.0
         mine = [row for row in all_pass if row["tier"] in levels]
         if mine:
@@ -303,25 +321,28 @@ def test_points_stay_within_of_and_sum_to_the_rubric(letters, data):
 
 
 def test_tiers_without_hidden_checks():
-    earned, notes = hidden_points([], RUBRIC, tiers=("A", "G"))
+    earned, notes = hidden_points([], RUBRIC, tiers=("A", "B"))
     assert earned == {"hidden-checks": 12.0, "bonus-checks": 0.0}
     assert (
-        notes["hidden-checks"] == "Tiers A, G have no hidden checks: full points, nothing to fail"
+        notes["hidden-checks"] == "Tiers A, B have no hidden checks: full points, nothing to fail"
     )
     assert notes["bonus-checks"] == "no bonus tier (I-L) chosen"
-    earned, notes = hidden_points([], RUBRIC, tiers=("B", "G", "K"))
+    earned, notes = hidden_points([], RUBRIC, tiers=("B", "K"))
     assert earned["bonus-checks"] == 0.0
     assert notes["bonus-checks"] == "Tier K has no hidden checks: no bonus points from them"
-    assert run_hidden(Path("/nonexistent"), Path("/nonexistent"), ("A", "G", "K"), seconds=1) == []
+    assert run_hidden(Path("/nonexistent"), Path("/nonexistent"), ("A", "B", "K"), seconds=1) == []
 
 
 def test_the_workspace_template_states_the_contract(tmp_path):
     solutions_dir = tmp_path / "solutions"
     write(solutions_dir / "phase1_baseline.ipynb", notebook("x = 1"))
-    ws = new_workspace(tmp_path / "ws", name="ada", tiers=("A", "E", "J"), notebooks=solutions_dir)
+    ws = new_workspace(
+        tmp_path / "ws", name="ada", tiers=("A", "E", "G", "J"), notebooks=solutions_dir
+    )
     dora = (ws / "enhancements" / "e_dora.py").read_text()
     assert "hidden checks call dora_forward (signature: dora_forward(x, W0, b, A, B, m," in dora
     assert "Tier A has no hidden checks" in (ws / "enhancements/a_rank_ablation.py").read_text()
+    assert "call multi_lora_forward" in (ws / "enhancements/g_multi_adapter.py").read_text()
     assert "save_state and restore_state" in (ws / "enhancements/j_resume.py").read_text()
     longest = max(len(line) for path in (ws / "enhancements").glob("*.py") for line in
                   path.read_text().splitlines())  # fmt: skip

@@ -10,8 +10,9 @@ Each module exposes three names (the format an instructor's own ``hidden_dir`` f
   the check passes and raises ``coursekit.exercises.result.CheckFailed`` (or anything else)
   naming what differs when it does not.
 
-The built-in modules reuse the sub-checks of ``coursekit.exercises`` (the tiers' exercises);
-tiers A, B, G, K and L have no module, hence no hidden checks. This folder is hidden from
+The built-in modules of C, D, E, F, H, I and J reuse the sub-checks of ``coursekit.exercises``
+(the tiers' exercises); G's (``tier_g.py``) are its own, against ``MultiLoRALinear``; tiers A,
+B, K and L have no module, hence no hidden checks. This folder is hidden from
 every sandboxed run but the hidden-check run itself (``coursekit.evaluate.sandbox``,
 ``default_hidden``). Guide: docs/grading.md ("Hidden checks").
 """
