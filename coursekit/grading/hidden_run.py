@@ -240,7 +240,7 @@ def hidden_points(
     hidden checks (Core + Advanced for ``hidden-checks``, Bonus for ``bonus-checks``), and a
     tier's share equally by its checks: points = Σ over passing checks, from ``passed`` and
     the rubric (never from a child). Tiers without hidden checks count neither for nor
-    against. When no chosen Core/Advanced tier has any (A, B), ``hidden-checks`` gets
+    against. When no chosen Core/Advanced tier has any (A alone), ``hidden-checks`` gets
     its full points (each chosen tier's hidden checks pass: there are none), said in the
     note. ``bonus-checks`` gets 0 when no bonus tier was chosen, or only ones without hidden
     checks (K, L): bonus points need evidence; the TA's ``bonus-documented`` covers those.
@@ -251,8 +251,8 @@ def hidden_points(
         tiers: the chosen tier letters, to name those without hidden checks in the notes.
 
     Example:
-        >>> hidden_points([], load_rubric(), tiers=("A", "B"))[1]["hidden-checks"]
-        'Tiers A, B have no hidden checks: full points, nothing to fail'
+        >>> hidden_points([], load_rubric(), tiers=("A", "K"))[1]["hidden-checks"]
+        'Tier A has no hidden checks: full points, nothing to fail'
     """
     points = {k.id: k.points for c in rubric.categories for k in c.checks}
     earned: dict[str, float] = {}

@@ -204,10 +204,11 @@ EXERCISE_OF = {
 """Tier letter → the exercise whose parts and checks are the tier's hidden contract
 (coursekit/grading/hidden/)."""
 OWN_CONTRACTS = {
+    "B": (("lora_trainable_count",), "lora_trainable_count(model_config, rank, targets) -> int"),
     "G": (("multi_lora_forward",), "multi_lora_forward(x, W0, b, A, B, indices, scale) -> y"),
 }
-"""Tier letter → (exports, signature) of hidden checks that are not an exercise's (G's are
-in coursekit/grading/hidden/tier_g.py). A, B, K and L have no hidden checks."""
+"""Tier letter → (exports, signature) of hidden checks that are not an exercise's (theirs are
+in coursekit/grading/hidden/tier_b.py and tier_g.py). A, K and L have no hidden checks."""
 
 
 def _contract(letter: str) -> tuple[tuple[str, ...], str]:

@@ -64,13 +64,26 @@ def multi_lora_forward(x, W0, b, A, B, indices, scale):
     hidden = torch.einsum("bsi,bri->bsr", x, A[indices])  # (b, s, r)
     return y + scale * torch.einsum("bsr,bor->bso", hidden, B[indices])
 """
-REFERENCE_TIERS = (*EXERCISE_OF, "G")
+TRAINABLE_COUNT = """
+def lora_trainable_count(model_config, rank, targets):
+    hidden, heads = model_config.hidden_size, model_config.num_attention_heads
+    head_dim = getattr(model_config, "head_dim", None) or hidden // heads
+    kv = model_config.num_key_value_heads * head_dim
+    inner = model_config.intermediate_size
+    shapes = {"q_proj": (hidden, heads * head_dim), "k_proj": (hidden, kv),
+              "v_proj": (hidden, kv), "o_proj": (heads * head_dim, hidden),
+              "gate_proj": (hidden, inner), "up_proj": (hidden, inner),
+              "down_proj": (inner, hidden)}
+    return model_config.num_hidden_layers * sum(rank * sum(shapes[t]) for t in targets)
+"""
+OWN = {"B": TRAINABLE_COUNT, "G": MULTI_LORA}
+REFERENCE_TIERS = ("B", *EXERCISE_OF, "G")
 
 
 def _reference(letter: str) -> str:
     """The module a learner would write: coursekit's reference answers' source, and a print."""
-    if letter == "G":
-        return f"{HEAD}\n{MULTI_LORA}\nprint('learner output is discarded')\n"
+    if letter in OWN:
+        return f"{HEAD}\n{OWN[letter]}\nprint('learner output is discarded')\n"
     parts = EXERCISES[EXERCISE_OF[letter]].parts
     source = "\n\n".join(inspect.getsource(getattr(solutions, name)) for name in parts)
     return f"{HEAD}\n\n{source}\nprint('learner output is discarded')\n"
@@ -92,7 +105,7 @@ def test_reference_answers_pass_every_hidden_check(work):
     assert [row["id"] for row in rows] == expected
     assert all(tuple(row) == ROW_KEYS for row in rows)
     assert [row["message"] for row in rows if not row["passed"]] == []
-    assert math.isclose(sum(r["points"] for r in rows if r["tier"] in "CDEFGH"), 12.0)
+    assert math.isclose(sum(r["points"] for r in rows if r["tier"] in "BCDEFGH"), 12.0)
     assert math.isclose(sum(r["points"] for r in rows if r["tier"] in "IJ"), 6.0)
     earned, _ = hidden_points(rows, RUBRIC, tiers=letters)
     assert earned == {"hidden-checks": 12.0, "bonus-checks": 6.0}
@@ -117,13 +130,21 @@ def test_wrong_missing_and_broken_modules_fail_the_right_checks(work):
     _write(copy, "F", "def fake_quant(weight):\n    return weight\n")
     _write(copy, "H", "import no_such_module_anywhere\n")  # C: no file at all
     _write(copy, "G", HEAD + MULTI_LORA.replace("[indices]", "[indices * 0]"))  # adapter 0 only
-    rows = run_hidden(copy, work, ("C", "E", "F", "G", "H"), seconds=240)
+    kv_as_hidden = '"k_proj": (hidden, hidden), "v_proj": (hidden, hidden)'
+    _write(
+        copy,
+        "B",
+        TRAINABLE_COUNT.replace(
+            '"k_proj": (hidden, kv),\n              "v_proj": (hidden, kv)', kv_as_hidden
+        ),
+    )
+    rows = run_hidden(copy, work, ("B", "C", "E", "F", "G", "H"), seconds=240)
     by_id = {row["id"]: row for row in rows}
     failed_e = {row["name"] for row in rows if row["tier"] == "E" and not row["passed"]}
     rescaled = {"bias untouched", "parity with DoRALinear on random shapes", "gradient w.r.t. m"}
     assert failed_e == rescaled  # ∂y/∂m holds the rescaled bias too
     bias = by_id["E.dora_forward/bias untouched"]
-    assert bias["points"] == 0.0 and math.isclose(bias["of"], 12 / 5 / 7)  # 5 tiers, 7 checks
+    assert bias["points"] == 0.0 and math.isclose(bias["of"], 12 / 6 / 7)  # 6 tiers, 7 checks
     assert bias["message"].startswith("output with b + 1 differs")
     assert by_id["E.dora_forward/output shape"]["points"] == bias["of"]
     for row in rows:
@@ -144,8 +165,10 @@ def test_wrong_missing_and_broken_modules_fail_the_right_checks(work):
     assert failed_g == {"each example its own adapter", "b is None",
                         "an unused adapter gets no gradient",
                         "parity with MultiLoRALinear on random shapes"}  # fmt: skip
-    earned, notes = hidden_points(rows, RUBRIC, tiers=("C", "E", "F", "G", "H"))
-    assert earned["hidden-checks"] == round(12 * (4 / 7 + 2 / 6) / 5, 2)
+    failed_b = {row["name"] for row in rows if row["tier"] == "B" and not row["passed"]}
+    assert failed_b == {name for name, _ in hidden_tier("B").checks} - {"tiny Qwen2, MLP targets"}
+    earned, notes = hidden_points(rows, RUBRIC, tiers=("B", "C", "E", "F", "G", "H"))
+    assert earned["hidden-checks"] == round(12 * (1 / 4 + 4 / 7 + 2 / 6) / 6, 2)
     assert "E.dora_forward/bias untouched: output with b + 1 differs" in notes["hidden-checks"]
 
 
@@ -310,7 +333,7 @@ def test_points_stay_within_of_and_sum_to_the_rubric(letters, data):
     earned, _ = hidden_points(rows, RUBRIC, tiers=tuple(letters))
     all_pass = hidden_rows(chosen, {i: (True, "") for i in ids}, RUBRIC)
     best, _ = hidden_points(all_pass, RUBRIC, tiers=tuple(letters))
-    for group, levels in (("hidden-checks", "CDEFGH"), ("bonus-checks", "IJ")):
+    for group, levels in (("hidden-checks", "BCDEFGH"), ("bonus-checks", "IJ")):
         full = 12.0 if group == "hidden-checks" else 6.0
         mine = [row for row in all_pass if row["tier"] in levels]
         if mine:
@@ -321,16 +344,14 @@ def test_points_stay_within_of_and_sum_to_the_rubric(letters, data):
 
 
 def test_tiers_without_hidden_checks():
-    earned, notes = hidden_points([], RUBRIC, tiers=("A", "B"))
+    earned, notes = hidden_points([], RUBRIC, tiers=("A",))
     assert earned == {"hidden-checks": 12.0, "bonus-checks": 0.0}
-    assert (
-        notes["hidden-checks"] == "Tiers A, B have no hidden checks: full points, nothing to fail"
-    )
+    assert notes["hidden-checks"] == "Tier A has no hidden checks: full points, nothing to fail"
     assert notes["bonus-checks"] == "no bonus tier (I-L) chosen"
-    earned, notes = hidden_points([], RUBRIC, tiers=("B", "K"))
+    earned, notes = hidden_points([], RUBRIC, tiers=("A", "K"))
     assert earned["bonus-checks"] == 0.0
     assert notes["bonus-checks"] == "Tier K has no hidden checks: no bonus points from them"
-    assert run_hidden(Path("/nonexistent"), Path("/nonexistent"), ("A", "B", "K"), seconds=1) == []
+    assert run_hidden(Path("/nonexistent"), Path("/nonexistent"), ("A", "K", "L"), seconds=1) == []
 
 
 def test_the_workspace_template_states_the_contract(tmp_path):

@@ -11,8 +11,9 @@ Each module exposes three names (the format an instructor's own ``hidden_dir`` f
   naming what differs when it does not.
 
 The built-in modules of C, D, E, F, H, I and J reuse the sub-checks of ``coursekit.exercises``
-(the tiers' exercises); G's (``tier_g.py``) are its own, against ``MultiLoRALinear``; tiers A,
-B, K and L have no module, hence no hidden checks. This folder is hidden from
+(the tiers' exercises); B's and G's (``tier_b.py``, ``tier_g.py``) are their own, against
+coursekit's counts and ``MultiLoRALinear``; tiers A, K and L have no module, hence no hidden
+checks. This folder is hidden from
 every sandboxed run but the hidden-check run itself (``coursekit.evaluate.sandbox``,
 ``default_hidden``). Guide: docs/grading.md ("Hidden checks").
 """
