@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import stat
 import sys
 import tempfile
@@ -32,6 +33,7 @@ from typing import Any
 
 from coursekit.evaluate import jail
 from coursekit.evaluate.sandbox import SandboxLimits, isolation, run_sandboxed
+from coursekit.grading.hidden_child import PACKAGE
 from coursekit.grading.hidden_load import BUILT_IN, HiddenTier, hidden_tier
 from coursekit.grading.rubric import Rubric, load_rubric
 from coursekit.grading.runner import readable_paths, sandbox_env
@@ -56,6 +58,7 @@ def run_hidden(
     hidden_dir: Path | None = None,
     rubric: Rubric | None = None,
     check_seconds: float = CHECK_SECONDS,
+    submission: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Run the hidden checks of ``tiers`` on the submission ``copy``; one row per check.
 
@@ -70,6 +73,9 @@ def run_hidden(
         rubric: the rubric whose ``hidden-checks`` / ``bonus-checks`` points the rows share
             (default :func:`load_rubric`).
         check_seconds: wall time of one check, or of importing one learner module.
+        submission: the learner's original folder: when given, its ``enhancements/`` is
+            copied afresh into ``work`` and checked instead of ``copy``'s, which the
+            notebooks and tests that ran before could have rewritten.
 
     Returns:
         ``{"tier", "id", "name", "points", "of", "passed", "message"}`` per check, in tier
@@ -84,6 +90,8 @@ def run_hidden(
         return []
     token = secrets.token_hex(16)
     check_seconds = min(check_seconds, seconds)
+    if submission is not None:
+        copy = _fresh_package(submission, work)
     raw, why = _run_child(copy, work, chosen, token, (seconds, check_seconds), hidden_dir)
     return hidden_rows(chosen, _verdicts(raw, why, chosen, token), rubric or load_rubric())
 
@@ -123,6 +131,17 @@ def _shares(chosen: Sequence[HiddenTier], rubric: Rubric) -> dict[str, float]:
     return {letter: points[group] / count[group] for letter, group in groups.items()}
 
 
+def _fresh_package(submission: Path, work: Path) -> Path:
+    """Copy ``submission/enhancements`` (links as links) into a new folder of ``work``."""
+    fresh = Path(tempfile.mkdtemp(prefix="pristine-", dir=work))
+    if (submission / PACKAGE).is_dir():
+        shutil.copytree(submission / PACKAGE, fresh / PACKAGE, symlinks=True)
+    if jail.drops_to_nobody(isolation().backend):
+        for path in [fresh, *fresh.rglob("*")]:
+            os.chown(path, jail.SANDBOX_UID, jail.SANDBOX_UID, follow_symlinks=False)
+    return fresh
+
+
 def _run_child(
     copy: Path, work: Path, chosen: list[HiddenTier], token: str, times: tuple, hidden_dir
 ) -> tuple[Any, str]:
@@ -153,8 +172,13 @@ def _run_child(
         str(result),
     ]
     done = run_sandboxed(
-        command, directory=work, limits=limits, env=sandbox_env(work), readable=readable, hidden=()
-    )
+        command,
+        directory=work,
+        limits=limits,
+        env={**sandbox_env(work), "PYTHONPYCACHEPREFIX": str(box / "pycache")},
+        readable=readable,
+        hidden=(),
+    )  # the cache prefix: no .pyc planted in the copy's __pycache__ is ever loaded
     if done.timed_out:
         why = f"the hidden-check run timed out after {seconds:g} s"
     else:

@@ -246,6 +246,18 @@ def test_an_instructor_dir_each_check_alone_and_an_endless_loop(work, instructor
     assert rows["slow"]["id"] == "H.instructor/slow" and math.isclose(rows["first"]["of"], 2.4)
 
 
+def test_submission_checks_the_original_package_not_the_changed_copy(tmp_path, work, instructor):
+    original = tmp_path / "ada"
+    _write(original, "H", HOSTILE_PACING)
+    (original / "enhancements" / "h_curriculum.py").chmod(0o600)  # as some unzips leave it
+    _write(
+        work / "submission", "H", "def pacing(step, total_steps, start_fraction):\n    return 0\n"
+    )
+    rows = run_hidden(work / "submission", work, ("H",), hidden_dir=instructor, seconds=60,
+                      check_seconds=2, submission=original)  # fmt: skip
+    assert [row["passed"] for row in rows] == [True, False, True, True, True]
+
+
 def test_os_exit_fails_the_running_check_and_those_after_it(work, instructor):
     module = HOSTILE_PACING.replace('os.environ.get("EXIT")', "True")
     rows = _instructor_run(work, instructor, module, seconds=60, check_seconds=2)
