@@ -195,4 +195,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    # os._exit: no wait for threads the learner's code left running, no atexit handler of
+    # theirs rewriting RESULT after the last write.
+    os._exit(main(sys.argv[1:]))

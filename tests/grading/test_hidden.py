@@ -6,6 +6,7 @@ import inspect
 import math
 import os
 import textwrap
+import time
 from pathlib import Path
 
 import nbformat
@@ -437,3 +438,14 @@ def test_a_notebook_cannot_read_the_hidden_checks(tmp_path):
     )
     assert result.status == "executed", result.message
     assert os.listdir(BUILT_IN)  # still there outside the sandbox
+
+
+def test_a_thread_left_running_does_not_hold_the_run(work, instructor):
+    module = (
+        "import threading\nimport time\n\nthreading.Thread(target=time.sleep, args=(60,)).start()\n"
+    )
+    module += HOSTILE_PACING
+    start = time.monotonic()
+    rows = _instructor_run(work, instructor, module, seconds=30, check_seconds=2)
+    assert time.monotonic() - start < 20  # the child did not wait 60 s for the thread
+    assert [rows[n]["passed"] for n in rows] == [True, False, True, True, True]
