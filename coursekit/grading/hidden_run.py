@@ -194,7 +194,7 @@ def _run_child(
 
 def _read(path: Path) -> Any:
     """Parse ``path`` as JSON: a regular file (no link followed), at most 1 MiB."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a FIFO never blocks
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
         if not stat.S_ISREG(info.st_mode) or info.st_size > RESULT_BYTES:

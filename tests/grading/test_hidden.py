@@ -449,3 +449,17 @@ def test_a_thread_left_running_does_not_hold_the_run(work, instructor):
     rows = _instructor_run(work, instructor, module, seconds=30, check_seconds=2)
     assert time.monotonic() - start < 20  # the child did not wait 60 s for the thread
     assert [rows[n]["passed"] for n in rows] == [True, False, True, True, True]
+
+
+@pytest.mark.parametrize("kind", ["a link", "a fifo"])
+def test_a_result_that_is_not_a_regular_file_is_not_read(work, instructor, kind):
+    make = (
+        "os.symlink('/etc/passwd', sys.argv[2])" if kind == "a link" else "os.mkfifo(sys.argv[2])"
+    )
+    module = f"import os\nimport sys\n\n{make}\nos._exit(0)\n"
+    rows = _instructor_run(work, instructor, module, seconds=30)
+    assert all(not row["passed"] for row in rows.values())
+    assert rows["first"]["message"].startswith(
+        "not graded: the hidden-check process ended with exit code 0 (a crash or os._exit?); "
+        "no result came back"
+    )
