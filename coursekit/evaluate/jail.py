@@ -85,7 +85,12 @@ def drops_to_nobody(backend: str) -> bool:
 
 
 def wrap(
-    backend: str, command: Sequence[str], *, work: Path, readable: Sequence[Path]
+    backend: str,
+    command: Sequence[str],
+    *,
+    work: Path,
+    readable: Sequence[Path],
+    hidden: Sequence[Path] = (),
 ) -> list[str]:
     """Return ``command`` wrapped by ``backend`` (one of :data:`BACKENDS`).
 
@@ -95,9 +100,13 @@ def wrap(
         work: the resolved work directory: the working directory and the only writable one.
         readable: resolved paths bound read-only (bubblewrap only; the other backends leave
             the whole file system readable).
+        hidden: resolved paths inside ``readable`` that the command must not read: under
+            bubblewrap an empty read-only tmpfs (a directory) or ``/dev/null`` (a file) is
+            mounted over each; the other backends cannot hide them (:func:`hides`).
     """
     if backend == "bubblewrap":
-        return [*_bwrap_arguments(work, readable), "--", *_privilege_drop(work), *command]
+        args = _bwrap_arguments(work, readable, hidden)
+        return [*args, "--", *_privilege_drop(work), *command]
     if backend == "unshare":
         user = [] if is_root() else ["--user", "--map-root-user"]
         script = ["sh", "-c", _READ_ONLY, "jail", str(work)]
@@ -117,7 +126,19 @@ def _privilege_drop(work: Path) -> list[str]:
     ]
 
 
-def _bwrap_arguments(work: Path, readable: Sequence[Path]) -> list[str]:
+def hides(backend: str) -> bool:
+    """Return whether ``backend`` can make paths inside ``readable`` unreadable (``hidden``).
+
+    Example:
+        >>> hides("bubblewrap"), hides("unshare"), hides("none")
+        (True, False, False)
+    """
+    return backend == "bubblewrap"
+
+
+def _bwrap_arguments(
+    work: Path, readable: Sequence[Path], hidden: Sequence[Path] = ()
+) -> list[str]:
     """Return bwrap and its options, up to (not including) ``--``."""
     args = [shutil.which("bwrap") or "bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net"]
     args += ["--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session"]
@@ -148,8 +169,23 @@ def _bwrap_arguments(work: Path, readable: Sequence[Path]) -> list[str]:
                 args += ["--perms", "0755", "--dir", str(parent)]
                 made.add(parent)
         args += ["--bind" if writable else "--ro-bind", str(source), str(source)]
+    args += _masks(hidden, readable)
     args += ["--remount-ro", "/dev", "--remount-ro", "/"]  # no tmpfs pages but /tmp's
     return args if drops_to_nobody("bubblewrap") else [*args, "--chdir", str(work)]
+
+
+def _masks(hidden: Sequence[Path], readable: Sequence[Path]) -> list[str]:
+    """Mount over each hidden path that a readable bind exposes (the others do not exist)."""
+    args: list[str] = []
+    for path in hidden:
+        exposed = any(path == top or top in path.parents for top in map(Path, readable))
+        if not exposed and not _is_system(path):
+            continue
+        if path.is_dir():
+            args += ["--perms", "0000", "--tmpfs", str(path), "--remount-ro", str(path)]
+        elif path.exists():
+            args += ["--ro-bind", "/dev/null", str(path)]
+    return args
 
 
 def _if_supported(option: str, *values: str) -> list[str]:
@@ -237,6 +273,7 @@ def run(
     env: dict[str, str],
     readable: Sequence[Path] = (),
     cgroup_root: Path | None = None,
+    hidden: Sequence[Path] = (),
 ) -> Outcome:
     """Run ``command`` wrapped by ``backend`` under ``limits`` (see :func:`runner.execute`).
 
@@ -249,7 +286,7 @@ def run(
     if lend:
         os.chown(work, SANDBOX_UID, SANDBOX_UID)
     try:
-        wrapped = wrap(backend, command, work=work, readable=readable)
+        wrapped = wrap(backend, command, work=work, readable=readable, hidden=hidden)
         return execute(wrapped, work=work, env=env, limits=limits, cgroup_root=cgroup_root)
     finally:
         if lend:

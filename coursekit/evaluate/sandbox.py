@@ -69,6 +69,7 @@ def run_sandboxed(
     limits: SandboxLimits | None = None,
     env: Mapping[str, str] | None = None,
     readable: Sequence[str | os.PathLike[str]] = (),
+    hidden: Sequence[str | os.PathLike[str]] | None = None,
 ) -> SandboxResult:
     """Run ``command`` in ``directory`` under ``limits`` and every isolation layer available.
 
@@ -81,6 +82,10 @@ def run_sandboxed(
         env: extra environment variables on top of the scrubbed ones.
         readable: more files or directories the command may read (bound read-only under
             bubblewrap), e.g. a Rust toolchain outside ``/usr``.
+        hidden: files or directories inside ``readable`` the command must not read: under
+            bubblewrap each is covered by an empty read-only mount (``jail.hides``; the other
+            backends leave them readable). None: :func:`default_hidden`, coursekit's hidden
+            grading checks; pass ``()`` to show them (the hidden-check run does).
 
     Returns:
         The outcome; a crash, a timeout or a limit is a result, not an exception.
@@ -96,6 +101,7 @@ def run_sandboxed(
     work = check_directory("directory", directory)
     extra = check_env(env)
     paths = check_paths("readable", readable)
+    masked = check_paths("hidden", default_hidden() if hidden is None else hidden)
     if limits is None:
         limits = SandboxLimits()
     elif not isinstance(limits, SandboxLimits):
@@ -109,6 +115,7 @@ def run_sandboxed(
         env={**scrubbed_env(work), **extra},
         readable=paths,
         cgroup_root=layers.pids_cgroup,
+        hidden=masked,
     )
     return SandboxResult(
         **{field.name: getattr(outcome, field.name) for field in dataclasses.fields(outcome)},
@@ -118,6 +125,20 @@ def run_sandboxed(
         unprivileged=layers.holds("unprivileged"),
         backend=layers.backend,
     )
+
+
+def default_hidden() -> list[Path]:
+    """Return what every sandboxed run hides unless told otherwise: the hidden checks' folder.
+
+    ``coursekit/grading/hidden/`` lies inside the coursekit package, which the grader's
+    sandboxes bind readable (notebooks import coursekit), so it is masked by default.
+
+    Example:
+        >>> [path.name for path in default_hidden()]
+        ['hidden']
+    """
+    folder = Path(__file__).resolve().parents[1] / "grading" / "hidden"
+    return [folder] if folder.is_dir() else []
 
 
 def scrubbed_env(home: Path) -> dict[str, str]:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import re
+import textwrap
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -218,6 +219,14 @@ def tier_fields(tier: Tier) -> dict[str, str]:
         "module": tier.module,
         "test_prefix": tier.test_prefix,
         "test_file": f"test_{tier.module}.py",
+        "contract": "\n".join(
+            textwrap.wrap(
+                f"- {tier.contract[0].upper()}{tier.contract[1:]}.",
+                width=90,
+                subsequent_indent="  ",
+                break_on_hyphens=False,
+            )
+        ),
     }
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from coursekit.exercises.registry import EXERCISES
+
 Level = Literal["core", "advanced", "bonus"]
 
 
@@ -38,11 +40,39 @@ class Tier:
     """The coursekit guide to read (a path under ``docs/``)."""
     reference: str
     """coursekit's reference implementation (a path under ``coursekit/``)."""
+    exports: tuple[str, ...] = ()
+    """The names the grader's hidden checks import from the learner's module, in the order
+    the checks receive them (the exercise's parts, ``coursekit.exercises``, or
+    :data:`OWN_CONTRACTS`); empty: the tier has no hidden checks."""
+    signature: str = ""
+    """The signature of :attr:`exports` in words (the exercise's), e.g.
+    ``"dora_forward(x, W0, b, A, B, m, scale) -> y"``; empty without hidden checks."""
 
     @property
     def module(self) -> str:
         """The learner's module for this tier, ``<letter>_<slug>`` (``"e_dora"``)."""
         return f"{self.letter.lower()}_{self.slug}"
+
+    @property
+    def contract(self) -> str:
+        """What the grader's hidden checks call from the learner's module, in one sentence.
+
+        Example:
+            >>> TIERS["F"].contract
+            "the grader's hidden checks call fake_quant_ste (signature: fake_quant_ste(weight) -> weight) from this module"
+            >>> TIERS["A"].contract
+            'Tier A has no hidden checks: your tests, coverage and ENHANCEMENT.md are graded'
+        """  # noqa: E501
+        if not self.exports:
+            return (
+                f"Tier {self.letter} has no hidden checks: your tests, coverage and "
+                "ENHANCEMENT.md are graded"
+            )
+        names = " and ".join(self.exports)
+        return (
+            f"the grader's hidden checks call {names} (signature: {self.signature}) "
+            "from this module"
+        )
 
     @property
     def test_prefix(self) -> str:
@@ -162,6 +192,32 @@ _ROWS = (
     ),
 )
 
+EXERCISE_OF = {
+    "C": "C.lr_suggester",
+    "D": "D.token_normalised_accumulation",
+    "E": "E.dora_forward",
+    "F": "F.fake_quant_ste",
+    "H": "H.pacing",
+    "I": "I.metrics_callback",
+    "J": "J.resume_state",
+}
+"""Tier letter → the exercise whose parts and checks are the tier's hidden contract
+(coursekit/grading/hidden/)."""
+OWN_CONTRACTS = {
+    "B": (("lora_trainable_count",), "lora_trainable_count(model_config, rank, targets) -> int"),
+    "G": (("multi_lora_forward",), "multi_lora_forward(x, W0, b, A, B, indices, scale) -> y"),
+}
+"""Tier letter → (exports, signature) of hidden checks that are not an exercise's (theirs are
+in coursekit/grading/hidden/tier_b.py and tier_g.py). A, K and L have no hidden checks."""
+
+
+def _contract(letter: str) -> tuple[tuple[str, ...], str]:
+    if letter in EXERCISE_OF:
+        spec = EXERCISES[EXERCISE_OF[letter]]
+        return spec.parts, spec.signature
+    return OWN_CONTRACTS.get(letter, ((), ""))
+
+
 TIERS: dict[str, Tier] = {
     row[0]: Tier(
         letter=row[0],
@@ -171,6 +227,8 @@ TIERS: dict[str, Tier] = {
         task=row[4],
         guide=row[5],
         reference=row[6],
+        exports=_contract(row[0])[0],
+        signature=_contract(row[0])[1],
     )
     for row in _ROWS
 }
