@@ -75,7 +75,12 @@ def load_manual(out: Path) -> dict[str, Any]:
 
 
 def _grade_one(
-    submission: Path, out: Path, manual: dict, deadline: datetime | None, limits: RunLimits
+    submission: Path,
+    out: Path,
+    manual: dict,
+    deadline: datetime | None,
+    limits: RunLimits,
+    hidden_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Grade one submission in a fresh work directory; any failure becomes the row's reason.
 
@@ -88,8 +93,9 @@ def _grade_one(
     work = Path(tempfile.mkdtemp(prefix=f"coursekit-grade-{submission.name}-"))
     try:
         row = grade_submission(
-            submission, work / "w", rubric=rubric, manual=manual, deadline=deadline, limits=limits
-        )
+            submission, work / "w", rubric=rubric, manual=manual, deadline=deadline,
+            limits=limits, hidden_dir=hidden_dir,
+        )  # fmt: skip
     except Exception as error:  # one submission never fails the batch
         said = str(error).splitlines()[0] if str(error) else type(error).__name__
         row = {"name": submission.name, "reason": said[:300], "checks": [], "final": 0.0}
@@ -197,6 +203,7 @@ def grade_class(
     regrade: bool = False,
     limits: RunLimits | None = None,
     shard: tuple[int, int] | None = None,
+    hidden_dir: str | os.PathLike[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Grade every submission folder of ``submissions`` into ``out``; rows in name order.
 
@@ -211,6 +218,8 @@ def grade_class(
         shard: ``(i, n)``: grade only shard ``i`` of ``n`` of the sorted names
             (:func:`~coursekit.grading.shard.shard_names`); merge the outputs with
             :func:`~coursekit.grading.merge.merge_outputs`.
+        hidden_dir: an instructor's folder of hidden checks (one ``tier_<letter>.py`` per
+            tier) replacing coursekit's; None: coursekit's.
 
     Raises:
         CoursekitError: ``submissions`` is not a folder, or ``only`` names none of them
@@ -237,7 +246,9 @@ def grade_class(
     todo = [p for p in folders if regrade or not (target / p.name / RESULT).exists()]
     limits = limits or RunLimits()
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(_grade_one, p, target, manual, deadline, limits) for p in todo]
+        hidden = Path(hidden_dir).resolve() if hidden_dir is not None else None
+        futures = [pool.submit(_grade_one, p, target, manual, deadline, limits, hidden)
+                   for p in todo]  # fmt: skip
         for folder, future in zip(todo, futures, strict=True):
             try:
                 future.result()

@@ -17,7 +17,7 @@ USAGE = (
     "coursekit grade SUBMISSIONS --out GRADES [--shard i/n] [options]\n"
     "       coursekit grade merge GRADES-1 GRADES-2 ... --out GRADES"
 )
-GRADE_ONLY = ("workers", "deadline", "only", "regrade", "shard")
+GRADE_ONLY = ("workers", "deadline", "only", "regrade", "shard", "hidden")
 """Options of grading that ``merge`` refuses."""
 
 
@@ -46,7 +46,8 @@ def _merge(args: argparse.Namespace) -> int:
     from coursekit.grading.merge import merge_outputs
 
     args._coursekit_prog = "coursekit grade merge"
-    defaults = {"workers": 1, "deadline": None, "only": None, "regrade": False, "shard": None}
+    defaults = {"workers": 1, "deadline": None, "only": None, "regrade": False, "shard": None,
+                "hidden": None}  # fmt: skip
     for option in GRADE_ONLY:
         if getattr(args, option) != defaults[option]:
             raise CoursekitError(f"--{option} does not apply to merge; grade each shard with it")
@@ -67,11 +68,14 @@ def _grade(args: argparse.Namespace) -> int:
     from coursekit.grading.shard import parse_shard
 
     shard = parse_shard(args.shard) if args.shard is not None else None
+    if args.hidden is not None and not args.hidden.is_dir():
+        raise CoursekitError(f"--hidden {args.hidden}: not a folder of hidden checks")
     limits = RunLimits(cell_seconds=args.cell_timeout, submission_seconds=args.timeout)
     deadline = _deadline(args.deadline) if args.deadline else None
     rows = grade_class(
         args.paths[0], args.out, workers=args.workers, deadline=deadline,
         only=args.only, regrade=args.regrade, limits=limits, shard=shard,
+        hidden_dir=args.hidden,
     )  # fmt: skip
     _print(rows, args.out)
     return 0
@@ -92,6 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--only", help="grade only this learner's submission")
     parser.add_argument("--regrade", action="store_true", help="grade finished ones again")
     parser.add_argument("--shard", help="i/n: grade the i-th of n slices of the sorted names")
+    parser.add_argument("--hidden", type=Path, help="your own hidden checks (tier_<letter>.py)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per submission")
     parser.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell")
     parser.set_defaults(handler=_grade)

@@ -160,7 +160,8 @@ def _headline(rows: list[dict[str, Any]]) -> str:
         mean = sum(graded) / len(graded)
         said += f" Final score: mean {mean:.1f}, median {median:g}, "
         said += f"lowest {graded[0]:g}, highest {graded[-1]:g}."
-    return said
+    notes = sorted({row["protection"] for row in rows if row.get("protection")})
+    return said + "".join(f" Warning: {note}" for note in notes)
 
 
 def cohort_markdown(rows: list[dict[str, Any]]) -> str:

@@ -8,6 +8,8 @@ Automatic checks (rubric ids):
   ``enhancement-md``: the gates of ``coursekit workspace check --json``, run in the sandbox
   on the submission's copy (full points when the gate passes, else the rubric's partial
   rule from the gate's numbers: :func:`gate_points`);
+- ``hidden-checks``, ``bonus-checks``: the hidden reference checks of the chosen tiers
+  (:mod:`coursekit.grading.hidden_run`, a fresh sandboxed interpreter, JSON back);
 - ``baseline-evidence``, ``benchmark``, ``usage-example``, and the phase notebooks a
   submission lacks: :mod:`coursekit.grading.submission_checks` (run folders verified by
   :func:`coursekit.grading.evidence.verify_run`).
@@ -33,6 +35,7 @@ from typing import Any
 from coursekit.errors import CoursekitError
 from coursekit.evaluate.sandbox import SandboxLimits, run_sandboxed
 from coursekit.grading import rubric as rubrics
+from coursekit.grading.hidden_run import hidden_points, protection_note, run_hidden
 from coursekit.grading.runner import RunLimits, execute, readable_paths, sandbox_env
 from coursekit.grading.submission_checks import (
     baseline_evidence,
@@ -110,8 +113,12 @@ def grade_submission(
     manual: dict[str, Any],
     deadline: datetime | None = None,
     limits: RunLimits | None = None,
+    hidden_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Grade ``submission`` in the empty directory ``work``; a JSON-serialisable row.
+
+    ``hidden_dir``: an instructor's folder of hidden checks replacing coursekit's
+    (docs/grading.md, "Hidden checks"); None: coursekit's ``coursekit/grading/hidden/``.
 
     Example:
         >>> rubric = rubrics.load_rubric()
@@ -146,10 +153,18 @@ def grade_submission(
             full = _points(rubric, check)
             earned[check] = gate_points(check, gate, full)
             notes[check] = "" if gate.get("passed") else gate.get("summary", "")
-    chosen = load_config(copy).chosen  # workspace check read it: it loads
+    chosen = load_config(submission).chosen  # the original: the notebooks could edit the copy
     share, notes["usage-example"] = usage_examples(copy, {t.letter: t.module for t in chosen})
     earned["usage-example"] = round(_points(rubric, "usage-example") * share, 2)
+    tiers = [t.letter for t in chosen]
+    hidden = run_hidden(copy, work, tiers, seconds=limits.submission_seconds, rubric=rubric,
+                        submission=submission, hidden_dir=hidden_dir)  # fmt: skip
+    got, said = hidden_points(hidden, rubric, tiers=tiers)
+    earned.update(got)
+    notes.update(said)
     extra = {
+        "hidden": hidden,
+        "protection": protection_note(),
         "evidence": {
             "baseline": {"ok": ok, "message": said},
             "benchmark": {"ok": bench_ok, "message": bench_said},
