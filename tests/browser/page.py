@@ -14,7 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.common.exceptions import (
+    ElementClickInterceptedException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -31,11 +35,12 @@ SCREENSHOTS_ENV = "COURSEKIT_SCREENSHOTS"
 def wait_for(driver: Any, find: Callable[[Any], Any], what: str, timeout: float) -> Any:
     """Return ``find(driver)`` once it is truthy; fail "``what`` not found within N s" if not.
 
-    Stale elements (JupyterLab re-renders outputs) count as "not yet".
+    Stale elements (JupyterLab re-renders outputs) and clicks intercepted by an overlay (the
+    spinner JupyterLab shows while a notebook loads, slow on a loaded machine) count as
+    "not yet".
     """
-    waiter = WebDriverWait(
-        driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
-    )
+    ignored = (StaleElementReferenceException, ElementClickInterceptedException)
+    waiter = WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=ignored)
     try:
         return waiter.until(find)
     except TimeoutException:
