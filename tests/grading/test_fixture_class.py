@@ -122,6 +122,7 @@ def graded(fixture_class, tmp_path_factory) -> tuple[Path, dict[str, dict]]:
     return out, {row["name"]: row for row in rows}
 
 
+@pytest.mark.slow  # the class's 13 nano runs: ~25 s, once per session
 def test_the_generator_writes_six_distinct_real_submissions(fixture_class):
     assert sorted(p.name for p in fixture_class.iterdir()) == sorted(make.LEARNERS)
     for name in make.LEARNERS:
@@ -140,6 +141,7 @@ def _adapters(root: Path) -> set[str]:
     }
 
 
+@pytest.mark.slow  # the class's 13 nano runs: ~25 s, once per session
 def test_only_forged_shares_adapters_and_it_shares_completes(fixture_class):
     found = {name: _adapters(fixture_class / name) for name in make.LEARNERS}
     assert found["forged"] == found["complete"] and len(found["complete"]) == 3
@@ -153,6 +155,7 @@ def _shingles(text: str) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + 5]) for i in range(len(words) - 4)}
 
 
+@pytest.mark.slow  # the class's 13 nano runs: ~25 s, once per session
 def test_enhancement_reports_are_not_near_duplicates(fixture_class):
     shingles = {
         n: _shingles((fixture_class / n / "ENHANCEMENT.md").read_text()) for n in make.LEARNERS
@@ -164,6 +167,7 @@ def test_enhancement_reports_are_not_near_duplicates(fixture_class):
             assert jaccard < 0.1, (a, b, jaccard)
 
 
+@pytest.mark.slow  # the class's 13 nano runs: ~25 s, once per session
 def test_failing_enhancement_scales_the_bias_and_the_others_do_not(fixture_class):
     torch.manual_seed(0)
     x, W0, b = torch.randn(3, 4), torch.randn(5, 4), torch.randn(5)
