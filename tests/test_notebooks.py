@@ -29,7 +29,8 @@ def tags(cell) -> list[str]:
     return cell.get("metadata", {}).get("tags", [])
 
 
-NOTEBOOK_PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
+NOTEBOOK_PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))  # the learner's; not notebooks/instructor/
+INSTRUCTOR_PATHS = sorted((NOTEBOOKS / "instructor").glob("*.ipynb"))
 EXERCISE_ANSWERS = {
     "phase1_baseline.ipynb": "observations",
     "phase2_analysis.ipynb": "choices",
@@ -47,6 +48,16 @@ def test_notebook_shape(path):
     assert not [cell.source for cell in code if "NBVAL_" in cell.source]
     checked = [cell for cell in code if "nbval-check-output" in tags(cell)]
     assert checked and all(cell.get("outputs") for cell in checked)
+
+
+@pytest.mark.parametrize("path", INSTRUCTOR_PATHS, ids=lambda p: p.name)
+def test_instructor_notebook_shape(path):
+    """An instructor's notebook is no exercise (none of the learner rules) but is papermill's:
+    one parameters cell, and it is committed without outputs (it shows a class's grades)."""
+    code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    assert sum("parameters" in tags(cell) for cell in code) == 1
+    assert not any("exercise" in tags(cell) for cell in code)
+    assert not any(cell.get("outputs") for cell in code)
 
 
 # Phase 1-2 only: Phase 3 records its answers as "phase3.<tier>.answer"

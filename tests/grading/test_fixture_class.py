@@ -1,0 +1,268 @@
+"""The fixture class (tests/fixtures/class/make_class.py) graded once: every learner's table.
+
+The class is built and graded once per session (``grade_class(..., workers=2)``), each
+learner's checks then asserted exactly. ``EXPECTED`` is the table the grader gives today;
+entries marked ``PENDING`` change when the pieces being wired now land (hidden checks,
+``benchmark``, ``usage-example``, missing phase notebooks counted as not executed): update
+those literals after the merge, each with its derivation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+from coursekit.evaluate import jail
+from coursekit.exercises import solutions
+from coursekit.grading.batch import RESULT, grade_class
+from coursekit.grading.runner import RunLimits
+
+NEEDS_BWRAP = jail.available("bubblewrap")
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "class"
+INSTRUCTOR = FIXTURE.parents[2] / "notebooks" / "instructor" / "grade_class.ipynb"
+LIMITS = RunLimits(cell_seconds=60, submission_seconds=300)
+
+
+def _load(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make = _load(FIXTURE / "make_class.py", "make_class")
+
+# The rubric (coursekit/grading/rubric.yaml): baseline 10 = executed 3 + evidence 5 +
+# observations 2 (manual); code quality 25 = ruff-check 6 + ruff-format 4 + docstrings 7 +
+# notebooks-executed 4 + idiomatic 4 (manual); test coverage 25 = tests-pass 6 + coverage 8 +
+# unit tests 4 + property 3 + falsification 4; enhancement quality 25 = hidden-checks 12 +
+# benchmark 6 + meaningful 7 (manual); documentation 15 = enhancement-md 5 + usage-example 3
+# + clarity 4 (manual) + justification 3 (manual); bonus 10 = bonus-checks 6 +
+# bonus-documented 4 (manual), capped at +10.
+# None = pending (manual, or not graded yet). With every manual item pending, a complete
+# submission earns 3 + 5 + 6 + 4 + 7 + 4 + 25 + 5 = 59 today, an F.
+MANUAL = {
+    "baseline-observations", "idiomatic", "meaningful", "clarity", "justification",
+    "bonus-documented",
+}  # fmt: skip
+ALL_AUTO_NOW = {
+    "baseline-executed": 3.0, "baseline-evidence": 5.0,
+    "ruff-check": 6.0, "ruff-format": 4.0, "docstrings": 7.0, "notebooks-executed": 4.0,
+    "tests-pass": 6.0, "coverage": 8.0, "unit-tests-per-enhancement": 4.0,
+    "property-test": 3.0, "falsification-test": 4.0, "enhancement-md": 5.0,
+}  # fmt: skip
+PENDING_NOW = {"hidden-checks", "benchmark", "usage-example", "bonus-checks"}
+"""Automatic checks not graded yet (PENDING: being wired into score.py)."""
+
+EXPECTED = {
+    # everything right: all automatic checks full, 59.
+    # PENDING: hidden-checks 12 (every hidden check of C and E passes), benchmark 6 (a
+    # verified before/after pair), usage-example 3 (one import per tier) -> 80, B.
+    "complete": {**ALL_AUTO_NOW, "total": 59.0, "late_days": 0, "final": 59.0, "letter": "F"},
+    # phase4_validation.ipynb and the before/after pair missing; today the 3 notebooks it has
+    # all ran, so notebooks-executed = 4 x 3/3 = 4 and the total is 59.
+    # PENDING: a missing phase4* notebook counts as not executed: notebooks-executed
+    # 4 x 3/4 = 3.0; benchmark 0 (no pair); hidden 12, usage 3 -> 58 + 15 = 73, C.
+    "no-phase4": {**ALL_AUTO_NOW, "total": 59.0, "late_days": 0, "final": 59.0, "letter": "F"},
+    # its weak tests pass, so every automatic check today is full: 59.
+    # PENDING: hidden-checks: C's pass, E's bias checks fail (12 x passed/all);
+    # benchmark 6, usage 3.
+    "failing-enhancement": {
+        **ALL_AUTO_NOW,
+        "total": 59.0,
+        "late_days": 0,
+        "final": 59.0,
+        "letter": "F",
+    },
+    # 51.2 % covered (21 of 41 statements and branches): coverage = 8 x 51.2 / 95 = 4.31;
+    # 59 - 8 + 4.31 = 55.31. PENDING: + hidden 12 + benchmark 6 + usage 3 = 76.31, C.
+    "low-coverage": {
+        **ALL_AUTO_NOW,
+        "coverage": 4.31,
+        "total": 55.31,
+        "late_days": 0,
+        "final": 55.31,
+        "letter": "F",
+    },
+    # complete, 30 h late = 2 started days = 20 points: 59 - 20 = 39.
+    # PENDING: 80 - 20 = 60, D.
+    "late": {**ALL_AUTO_NOW, "total": 59.0, "late_days": 2, "final": 39.0, "letter": "F"},
+    # the edited loss fails the baseline evidence: 59 - 5 = 54.
+    # PENDING: hidden 12 + benchmark 6 (its pair is complete's, unedited) + usage 3 = 75, C.
+    "forged": {
+        **ALL_AUTO_NOW,
+        "baseline-evidence": 0.0,
+        "total": 54.0,
+        "late_days": 0,
+        "final": 54.0,
+        "letter": "F",
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def fixture_class(tmp_path_factory) -> Path:
+    """The six submissions, generated once."""
+    return make.make_class(tmp_path_factory.mktemp("fixture-class") / "class")
+
+
+@pytest.fixture(scope="session")
+def graded(fixture_class, tmp_path_factory) -> tuple[Path, dict[str, dict]]:
+    """(the grades folder, {learner: row}) of the class graded once with 2 workers."""
+    if NEEDS_BWRAP:
+        pytest.skip(f"needs bubblewrap ({NEEDS_BWRAP})")
+    out = tmp_path_factory.mktemp("fixture-grades")
+    rows = grade_class(fixture_class, out, workers=2, deadline=make.DEADLINE, limits=LIMITS)
+    return out, {row["name"]: row for row in rows}
+
+
+@pytest.mark.slow  # the class's 13 nano runs: ~25 s, once per session
+def test_the_generator_writes_six_distinct_real_submissions(fixture_class):
+    assert sorted(p.name for p in fixture_class.iterdir()) == sorted(make.LEARNERS)
+    for name in make.LEARNERS:
+        manifests = sorted((fixture_class / name / "runs").glob("**/manifest.json"))
+        assert len(manifests) == (1 if name == "no-phase4" else 3), name
+    notebooks = sorted(p.name for p in (fixture_class / "no-phase4" / "notebooks").iterdir())
+    assert notebooks == ["phase1_baseline.ipynb", "phase2_analysis.ipynb", "phase3_core.ipynb"]
+    reports = {n: (fixture_class / n / "ENHANCEMENT.md").read_text() for n in make.LEARNERS}
+    assert len(set(reports.values())) == len(reports)
+
+
+def _adapters(root: Path) -> set[str]:
+    return {
+        hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in (root / "runs").glob("**/adapter_model.safetensors")
+    }
+
+
+@pytest.mark.slow  # the class's 13 nano runs: ~25 s, once per session
+def test_only_forged_shares_adapters_and_it_shares_completes(fixture_class):
+    found = {name: _adapters(fixture_class / name) for name in make.LEARNERS}
+    assert found["forged"] == found["complete"] and len(found["complete"]) == 3
+    others = [found[n] for n in make.LEARNERS if n not in ("forged", "complete")]
+    everyone = [found["complete"], *others]
+    assert sum(len(s) for s in everyone) == len(set().union(*everyone))  # pairwise disjoint
+
+
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    words = text.lower().split()
+    return {tuple(words[i : i + 5]) for i in range(len(words) - 4)}
+
+
+@pytest.mark.slow  # the class's 13 nano runs: ~25 s, once per session
+def test_enhancement_reports_are_not_near_duplicates(fixture_class):
+    shingles = {
+        n: _shingles((fixture_class / n / "ENHANCEMENT.md").read_text()) for n in make.LEARNERS
+    }
+    names = list(make.LEARNERS)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            jaccard = len(shingles[a] & shingles[b]) / len(shingles[a] | shingles[b])
+            assert jaccard < 0.1, (a, b, jaccard)
+
+
+@pytest.mark.slow  # the class's 13 nano runs: ~25 s, once per session
+def test_failing_enhancement_scales_the_bias_and_the_others_do_not(fixture_class):
+    torch.manual_seed(0)
+    x, W0, b = torch.randn(3, 4), torch.randn(5, 4), torch.randn(5)
+    A, B, m = torch.randn(2, 4), torch.randn(5, 2), torch.rand(5) + 0.5
+    reference = solutions.dora_forward(x, W0, b, A, B, m, 2.0)
+    for name in make.LEARNERS:
+        module = _load(fixture_class / name / "enhancements" / "e_dora.py", f"e_dora_{name}")
+        same = torch.allclose(module.dora_forward(x, W0, b, A, B, m, 2.0), reference, atol=1e-6)
+        assert same == (name != "failing-enhancement"), name
+        # ...while without a bias every learner's forward is the reference's (weak tests pass)
+        assert torch.allclose(
+            module.dora_forward(x, W0, None, A, B, m, 2.0),
+            solutions.dora_forward(x, W0, None, A, B, m, 2.0),
+            atol=1e-6,
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", make.LEARNERS)
+def test_each_learners_row_is_the_expected_one(graded, name):
+    row = graded[1][name]
+    assert row["reason"] == ""
+    expected = EXPECTED[name]
+    got = {c["id"]: c["points"] for c in row["checks"]}
+    assert {k: v for k, v in got.items() if v is not None} == {
+        k: v for k, v in expected.items() if k in got
+    }
+    assert set(row["pending"]) == MANUAL | PENDING_NOW
+    summary = {k: row[k] for k in ("total", "late_days", "final", "letter")}
+    assert summary == {k: expected[k] for k in summary}
+    assert row["late_points"] == 10.0 * row["late_days"]
+
+
+@pytest.mark.slow
+def test_the_forged_loss_is_named_by_line_and_step(graded):
+    checks = {c["id"]: c for c in graded[1]["forged"]["checks"]}
+    message = checks["baseline-evidence"]["message"]
+    assert f"line {make.FORGED_STEP + 1} (step {make.FORGED_STEP}) was edited" in message
+    assert f"do not reproduce at step {make.FORGED_STEP}" in message
+
+
+@pytest.mark.slow
+def test_every_notebook_ran_and_results_are_on_disk(graded):
+    out, rows = graded
+    for name, row in rows.items():
+        statuses = {nb["name"]: nb["status"] for nb in row["notebooks"]}
+        assert set(statuses.values()) == {"executed"}, name
+        assert len(statuses) == (3 if name == "no-phase4" else 4)
+        assert json.loads((out / name / RESULT).read_text())["final"] == row["final"]
+    assert (out / "grades.csv").read_text().count("\n") == 1 + len(make.LEARNERS)
+
+
+@pytest.mark.slow
+def test_the_same_adapter_flag_pairs_complete_and_forged(graded):
+    rows = graded[1]
+    if "flags" not in rows["complete"]:
+        pytest.skip("PENDING: the near-duplicate flags are not wired into the rows yet")
+    flagged = {name for name, row in rows.items() if row["flags"]}
+    assert flagged == {"complete", "forged"}
+    assert any("forged" in flag for flag in rows["complete"]["flags"])
+
+
+@pytest.mark.slow
+def test_the_instructor_notebook_shows_the_graded_class(graded, fixture_class, tmp_path):
+    """It runs on the graded class and resumes: no submission is graded again.
+
+    Needs coursekit.grading.report (pass_rates, distribution_figure, feedback_html): until
+    that module is merged this test fails in the notebook's import cell.
+    """
+    import papermill
+
+    out, rows = graded
+    stamps = {name: (out / name / RESULT).stat().st_mtime_ns for name in rows}
+    executed = tmp_path / "grade_class.ipynb"
+    papermill.execute_notebook(
+        str(INSTRUCTOR),
+        str(executed),
+        parameters={
+            "submissions": str(fixture_class),
+            "grades": str(out),
+            "workers": 2,
+            "deadline": make.DEADLINE.isoformat(),
+            "learner": "forged",
+        },
+        cwd=str(tmp_path),
+        kernel_name="python3",
+        progress_bar=False,
+    )
+    assert {name: (out / name / RESULT).stat().st_mtime_ns for name in rows} == stamps
+    outputs = [
+        output
+        for cell in nbformat.read(executed, as_version=4).cells
+        for output in cell.get("outputs", [])
+    ]
+    shown = "\n".join(str(output.get("data", {})) for output in outputs)
+    assert all(name in shown for name in make.LEARNERS)  # the grades table
+    assert any("image/png" in output.get("data", {}) for output in outputs)  # the distribution
+    assert "baseline-evidence" in shown  # a pass rate, and forged's feedback
