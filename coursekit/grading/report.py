@@ -122,7 +122,13 @@ def distribution_figure(rows: list[dict[str, Any]]):
     return figure
 
 
-def _png(rows: list[dict[str, Any]]) -> bytes:
+def distribution_png(rows: list[dict[str, Any]]) -> bytes:
+    r"""Return :func:`distribution_figure` as PNG bytes (100 dpi), e.g. for a notebook.
+
+    Example:
+        >>> distribution_png([{"name": "ada", "final": 80.0, "reason": ""}])[:4]
+        b'\x89PNG'
+    """
     buffer = io.BytesIO()
     distribution_figure(rows).savefig(buffer, format="png", dpi=100)
     return buffer.getvalue()
@@ -189,7 +195,7 @@ def cohort_html(rows: list[dict[str, Any]], figure: bytes | None = None) -> str:
         >>> "<h2>Failed submissions</h2>" in cohort_html([], figure=b"")
         True
     """
-    png = _png(rows) if figure is None else figure
+    png = distribution_png(rows) if figure is None else figure
     body = [f"<p>{html.escape(_headline(rows))}</p>", png_figure(png, "final scores", "wide")]
     for title, (header, entries) in _tables(rows).items():
         table = html_table(header, entries) if entries else "<p>none</p>"
@@ -223,7 +229,7 @@ def write_reports(out: Path, rows: list[dict[str, Any]]) -> None:
     document = {"schema": SCHEMA, "rubric": rubrics.load_rubric().name, "generated": generated,
                 "learners": rows}  # fmt: skip
     _write(out / "grades.json", json.dumps(document, indent=2) + "\n")
-    png = _png(rows)
+    png = distribution_png(rows)
     _write(out / FIGURE, png)
     _write(out / "cohort.md", cohort_markdown(rows))
     _write(out / "cohort.html", cohort_html(rows, figure=png))

@@ -268,6 +268,7 @@ def sandbox_env(work: Path) -> dict[str, str]:
     """
     return {
         "HOME": str(work / "home"),
+        "PYTHONPYCACHEPREFIX": str(work / "pycache"),  # never a .pyc the submission shipped
         "PYTHONPATH": str(Path(coursekit.__file__).resolve().parent.parent),
         "OMP_NUM_THREADS": "1",
         "HF_HUB_OFFLINE": "1",

@@ -76,8 +76,21 @@ def submitted_at(submission: Path) -> datetime | None:
         >>> submitted_at(Path("/nonexistent")) is None
         True
     """
-    times = [p.lstat().st_mtime for p in submission.rglob("*") if p.is_file()]
+    times = [
+        p.lstat().st_mtime
+        for p in submission.rglob("*")
+        if p.is_file() and not _generated(p.relative_to(submission))
+    ]
     return datetime.fromtimestamp(max(times), UTC) if times else None
+
+
+GENERATED = ("__pycache__", ".pytest_cache", ".hypothesis", ".ruff_cache", ".ipynb_checkpoints")
+"""Folders tools write into a workspace (running its tests, ruff, Jupyter): not handed in."""
+
+
+def _generated(relative: Path) -> bool:
+    """Whether a file was written by a tool rather than by the learner (caches, coverage)."""
+    return bool(set(relative.parts) & set(GENERATED)) or relative.name.startswith(".coverage")
 
 
 def workspace_gates(copy: Path, work: Path, seconds: float) -> dict[str, dict[str, Any]]:
@@ -146,7 +159,13 @@ def grade_submission(
     full = _points(rubric, "benchmark")
     earned["benchmark"] = full if bench_ok else (full / 2 if bench_ok is False else 0.0)
     notes["benchmark"] = bench_said
-    gates = workspace_gates(copy, work, limits.submission_seconds)  # no report: the reason
+    try:
+        gates = workspace_gates(copy, work, limits.submission_seconds)
+    except CoursekitError as error:  # no report: the reason, with what the notebooks did
+        ran = [{"name": r.name, "status": r.status, "message": r.message} for r in notebooks]
+        evidence = extra_evidence(ok, said, bench_ok, bench_said)
+        return {"name": submission.name, "reason": str(error), "checks": [], "final": 0.0,
+                "notebooks": ran, "evidence": evidence}  # fmt: skip
     for gate_name, check in GATES.items():
         if gate_name in gates:
             gate = gates[gate_name]
@@ -165,14 +184,24 @@ def grade_submission(
     extra = {
         "hidden": hidden,
         "protection": protection_note(),
-        "evidence": {
-            "baseline": {"ok": ok, "message": said},
-            "benchmark": {"ok": bench_ok, "message": bench_said},
-        },
+        "evidence": extra_evidence(ok, said, bench_ok, bench_said),
         "missing_notebooks": missing,
     }
     row = _row(submission.name, rubric, earned, notes, manual, deadline, submission, notebooks)
     return row | extra
+
+
+def extra_evidence(ok: bool, said: str, bench_ok: bool | None, bench_said: str) -> dict:
+    """Return the row's ``evidence``: the baseline's and the benchmark's verification.
+
+    Example:
+        >>> extra_evidence(True, "", None, "missing")["benchmark"]
+        {'ok': None, 'message': 'missing'}
+    """
+    return {
+        "baseline": {"ok": ok, "message": said},
+        "benchmark": {"ok": bench_ok, "message": bench_said},
+    }
 
 
 def gate_points(check_id: str, gate: dict[str, Any], full: float) -> float:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from coursekit.errors import CoursekitError
 from coursekit.evaluate import jail
+from coursekit.grading import score
 from coursekit.grading.batch import RESULT, feedback, grade_class, load_manual
 from coursekit.grading.runner import RunLimits
 from coursekit.grading.score import GATES, gate_points, submitted_at
@@ -56,6 +57,10 @@ def test_submitted_at_is_the_newest_mtime(tmp_path):
     os.utime(tmp_path / "a", (moment.timestamp(), moment.timestamp()))
     assert submitted_at(tmp_path) == moment
     assert submitted_at(tmp_path / "empty") is None
+    for cache in ("__pycache__/x.pyc", ".pytest_cache/v/y", ".coverage", "tests/.hypothesis/z"):
+        (tmp_path / cache).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / cache).write_text("written by running the tests")  # now: not handed in
+    assert submitted_at(tmp_path) == moment
 
 
 def test_manual_yaml_must_map_learners_to_scores(tmp_path):
@@ -77,7 +82,39 @@ def test_grade_class_refuses_a_missing_folder_and_an_unknown_learner(tmp_path):
         grade_class(tmp_path / "class", tmp_path / "out", only="zed")
 
 
-@pytest.mark.slow
+def _scored_without_sandbox(submission, work, *, rubric, manual, deadline, limits, hidden_dir):
+    """grade_submission's row with no automatic check run: only manual items and lateness."""
+    return score._row(submission.name, rubric, {}, {}, manual, deadline, submission, [])
+
+
+def test_resume_regrade_and_manual_scores_that_survive_it(tmp_path, monkeypatch):
+    import coursekit.grading.batch as batch
+
+    for name in ("ada", "bob"):
+        (tmp_path / "class" / name).mkdir(parents=True)
+        (tmp_path / "class" / name / "x").write_text("work")
+    monkeypatch.setattr(batch, "grade_submission", _scored_without_sandbox)
+    out = tmp_path / "grades"
+    first = {r["name"]: r for r in grade_class(tmp_path / "class", out, workers=2)}
+    assert first["ada"]["reason"] == "" and "clarity" in first["ada"]["pending"]
+    stamp = (out / "ada" / RESULT).stat().st_mtime_ns
+    grade_class(tmp_path / "class", out, workers=2)  # resumed: nothing to do
+    assert (out / "ada" / RESULT).stat().st_mtime_ns == stamp
+    (out / "manual.yaml").write_text("ada: {clarity: 3, justification: 2}\n")
+    grade_class(tmp_path / "class", out)  # still resumed: a manual score needs --regrade
+    assert (out / "ada" / RESULT).stat().st_mtime_ns == stamp
+    [again] = grade_class(tmp_path / "class", out, only="ada", regrade=True)
+    checks = {c["id"]: c["points"] for c in again["checks"]}
+    assert (checks["clarity"], checks["justification"]) == (3.0, 2.0)
+    assert again["total"] == first["ada"]["total"] + 5.0 and "clarity" not in again["pending"]
+    assert json.loads((out / "bob" / RESULT).read_text())["total"] == first["bob"]["total"]
+    assert (out / "manual.yaml").read_text() == "ada: {clarity: 3, justification: 2}\n"
+    (out / "manual.yaml").write_text("ada: {clarity: 9}\n")  # over the check's 4 points
+    [bad] = grade_class(tmp_path / "class", out, only="ada", regrade=True)
+    assert "clarity" in bad["reason"], bad["reason"]
+
+
+@pytest.mark.heavy  # the sandboxed twin of the test above and of test_fixture_class.py
 @pytest.mark.skipif(bool(NEEDS_BWRAP), reason=f"needs bubblewrap ({NEEDS_BWRAP})")
 def test_a_class_graded_resumed_and_regraded(klass, tmp_path):
     out = tmp_path / "grades"
@@ -95,6 +132,7 @@ def test_a_class_graded_resumed_and_regraded(klass, tmp_path):
     assert auto["usage-example"] == 1.5  # a python block names a_rank_ablation, none e_dora
     assert ada["final"] == ada["total"] - 20.0
     assert "workspace check gave no report" in bob["reason"]  # a row, not a failed batch
+    assert [n["status"] for n in bob["notebooks"]] == ["stopped"]  # still says what ran
     table = {row["name"]: row for row in csv.DictReader((out / "grades.csv").open())}
     assert set(table) == {"ada", "bob"} and table["bob"]["reason"] == bob["reason"]
     assert "| notebooks-executed | 4 / 4 |" in (out / "ada" / "feedback.md").read_text()

@@ -1,10 +1,8 @@
 """The fixture class (tests/fixtures/class/make_class.py) graded once: every learner's table.
 
 The class is built and graded once per session (``grade_class(..., workers=2)``), each
-learner's checks then asserted exactly. ``EXPECTED`` is the table the grader gives today;
-entries marked ``PENDING`` change when the pieces being wired now land (hidden checks,
-``benchmark``, ``usage-example``, missing phase notebooks counted as not executed): update
-those literals after the merge, each with its derivation.
+learner's checks then asserted exactly against ``EXPECTED``, each entry derived from the
+rubric in its comment.
 """
 
 from __future__ import annotations
@@ -45,63 +43,66 @@ make = _load(FIXTURE / "make_class.py", "make_class")
 # benchmark 6 + meaningful 7 (manual); documentation 15 = enhancement-md 5 + usage-example 3
 # + clarity 4 (manual) + justification 3 (manual); bonus 10 = bonus-checks 6 +
 # bonus-documented 4 (manual), capped at +10.
-# None = pending (manual, or not graded yet). With every manual item pending, a complete
-# submission earns 3 + 5 + 6 + 4 + 7 + 4 + 25 + 5 = 59 today, an F.
+# None = pending (manual). With every manual item pending, a complete submission earns
+# 3 + 5 + (6 + 4 + 7 + 4) + (6 + 8 + 4 + 3 + 4) + (12 + 6) + (5 + 3) = 80, a B; the bonus
+# (no tier I-L chosen) earns 0.
 MANUAL = {
     "baseline-observations", "idiomatic", "meaningful", "clarity", "justification",
     "bonus-documented",
 }  # fmt: skip
-ALL_AUTO_NOW = {
+ALL_AUTO = {
     "baseline-executed": 3.0, "baseline-evidence": 5.0,
     "ruff-check": 6.0, "ruff-format": 4.0, "docstrings": 7.0, "notebooks-executed": 4.0,
     "tests-pass": 6.0, "coverage": 8.0, "unit-tests-per-enhancement": 4.0,
-    "property-test": 3.0, "falsification-test": 4.0, "enhancement-md": 5.0,
+    "property-test": 3.0, "falsification-test": 4.0, "hidden-checks": 12.0, "benchmark": 6.0,
+    "enhancement-md": 5.0, "usage-example": 3.0, "bonus-checks": 0.0,
 }  # fmt: skip
-PENDING_NOW = {"hidden-checks", "benchmark", "usage-example", "bonus-checks"}
-"""Automatic checks not graded yet (PENDING: being wired into score.py)."""
 
 EXPECTED = {
-    # everything right: all automatic checks full, 59.
-    # PENDING: hidden-checks 12 (every hidden check of C and E passes), benchmark 6 (a
-    # verified before/after pair), usage-example 3 (one import per tier) -> 80, B.
-    "complete": {**ALL_AUTO_NOW, "total": 59.0, "late_days": 0, "final": 59.0, "letter": "F"},
-    # phase4_validation.ipynb and the before/after pair missing; today the 3 notebooks it has
-    # all ran, so notebooks-executed = 4 x 3/3 = 4 and the total is 59.
-    # PENDING: a missing phase4* notebook counts as not executed: notebooks-executed
-    # 4 x 3/4 = 3.0; benchmark 0 (no pair); hidden 12, usage 3 -> 58 + 15 = 73, C.
-    "no-phase4": {**ALL_AUTO_NOW, "total": 59.0, "late_days": 0, "final": 59.0, "letter": "F"},
-    # its weak tests pass, so every automatic check today is full: 59.
-    # PENDING: hidden-checks: C's pass, E's bias checks fail (12 x passed/all);
-    # benchmark 6, usage 3.
-    "failing-enhancement": {
-        **ALL_AUTO_NOW,
-        "total": 59.0,
+    # everything right: every automatic check full, 80, B.
+    "complete": {**ALL_AUTO, "total": 80.0, "late_days": 0, "final": 80.0, "letter": "B"},
+    # no phase4_validation.ipynb: notebooks-executed = 4 x 3/4 = 3 (a missing phase counts as
+    # a notebook that did not run); no before/after pair: benchmark 0. 80 - 1 - 6 = 73, C.
+    "no-phase4": {
+        **ALL_AUTO,
+        "notebooks-executed": 3.0,
+        "benchmark": 0.0,
+        "total": 73.0,
         "late_days": 0,
-        "final": 59.0,
-        "letter": "F",
+        "final": 73.0,
+        "letter": "C",
+    },
+    # its weak tests pass, but 3 of E's 7 hidden checks fail (bias untouched, parity on random
+    # shapes, gradient w.r.t. m): hidden-checks = 6 (C: 5 of 5) + 6 x 4/7 = 9.43; 77.43, C.
+    "failing-enhancement": {
+        **ALL_AUTO,
+        "hidden-checks": 9.43,
+        "total": 77.43,
+        "late_days": 0,
+        "final": 77.43,
+        "letter": "C",
     },
     # 51.2 % covered (21 of 41 statements and branches): coverage = 8 x 51.2 / 95 = 4.31;
-    # 59 - 8 + 4.31 = 55.31. PENDING: + hidden 12 + benchmark 6 + usage 3 = 76.31, C.
+    # 80 - 8 + 4.31 = 76.31, C.
     "low-coverage": {
-        **ALL_AUTO_NOW,
+        **ALL_AUTO,
         "coverage": 4.31,
-        "total": 55.31,
+        "total": 76.31,
         "late_days": 0,
-        "final": 55.31,
-        "letter": "F",
+        "final": 76.31,
+        "letter": "C",
     },
-    # complete, 30 h late = 2 started days = 20 points: 59 - 20 = 39.
-    # PENDING: 80 - 20 = 60, D.
-    "late": {**ALL_AUTO_NOW, "total": 59.0, "late_days": 2, "final": 39.0, "letter": "F"},
-    # the edited loss fails the baseline evidence: 59 - 5 = 54.
-    # PENDING: hidden 12 + benchmark 6 (its pair is complete's, unedited) + usage 3 = 75, C.
+    # complete, 30 h late = 2 started days = 20 points: 80 - 20 = 60, D.
+    "late": {**ALL_AUTO, "total": 80.0, "late_days": 2, "final": 60.0, "letter": "D"},
+    # the edited loss fails the baseline evidence: 80 - 5 = 75, C (its benchmark pair is
+    # complete's, unedited, so it verifies).
     "forged": {
-        **ALL_AUTO_NOW,
+        **ALL_AUTO,
         "baseline-evidence": 0.0,
-        "total": 54.0,
+        "total": 75.0,
         "late_days": 0,
-        "final": 54.0,
-        "letter": "F",
+        "final": 75.0,
+        "letter": "C",
     },
 }
 
@@ -195,7 +196,7 @@ def test_each_learners_row_is_the_expected_one(graded, name):
     assert {k: v for k, v in got.items() if v is not None} == {
         k: v for k, v in expected.items() if k in got
     }
-    assert set(row["pending"]) == MANUAL | PENDING_NOW
+    assert set(row["pending"]) == MANUAL
     summary = {k: row[k] for k in ("total", "late_days", "final", "letter")}
     assert summary == {k: expected[k] for k in summary}
     assert row["late_points"] == 10.0 * row["late_days"]
@@ -206,7 +207,7 @@ def test_the_forged_loss_is_named_by_line_and_step(graded):
     checks = {c["id"]: c for c in graded[1]["forged"]["checks"]}
     message = checks["baseline-evidence"]["message"]
     assert f"line {make.FORGED_STEP + 1} (step {make.FORGED_STEP}) was edited" in message
-    assert f"do not reproduce at step {make.FORGED_STEP}" in message
+    assert "not re-run: the run's files differ from manifest.json" in message
 
 
 @pytest.mark.slow
@@ -223,8 +224,6 @@ def test_every_notebook_ran_and_results_are_on_disk(graded):
 @pytest.mark.slow
 def test_the_same_adapter_flag_pairs_complete_and_forged(graded):
     rows = graded[1]
-    if "flags" not in rows["complete"]:
-        pytest.skip("PENDING: the near-duplicate flags are not wired into the rows yet")
     flagged = {name for name, row in rows.items() if row["flags"]}
     assert flagged == {"complete", "forged"}
     assert any("forged" in flag for flag in rows["complete"]["flags"])

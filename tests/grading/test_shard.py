@@ -154,7 +154,7 @@ def test_grade_still_takes_one_submissions_folder(tmp_path, capsys):
     assert code == 2 and "give one SUBMISSIONS folder (got 2)" in capsys.readouterr().err
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # the end-to-end twin of the merge tests above (~60 s in the sandbox)
 @pytest.mark.skipif(bool(NEEDS_BWRAP), reason=f"needs bubblewrap ({NEEDS_BWRAP})")
 def test_a_class_graded_in_two_shards_and_merged(tmp_path):
     """Three learners without workspace.yaml: each notebook runs in the sandbox, then fails."""
