@@ -153,7 +153,7 @@ def test_phase2_analysis_runs_under_papermill(tmp_path):
     assert set(records["choices"]) >= {"core", "advanced"}
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # ~25 s; CI runs its recipe through tests/recipes/test_phase4_validation.py
 def test_phase4_validation_runs_under_papermill(tmp_path):
     """Both claims, before/after and the write-up check, at CI size, recorded for the grader."""
     out = tmp_path / "run"

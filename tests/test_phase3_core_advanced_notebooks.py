@@ -54,7 +54,7 @@ def test_phase3_core_runs_under_papermill(tmp_path):
     assert records["phase3.B.trainable_yours"] > records["phase3.B.trainable_qv"]
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # ~25 s; CI runs tiers E-H through tests/recipes/test_phase3*.py
 def test_phase3_advanced_runs_under_papermill(tmp_path):
     records = _run("phase3_advanced.ipynb", tmp_path, {**SMALL, "tiny_steps": 10})
     assert {f"phase3.{tier}.answer" for tier in "EFGH"} <= set(records)

@@ -160,6 +160,7 @@ def grade_submission(
     earned["benchmark"] = full if bench_ok else (full / 2 if bench_ok is False else 0.0)
     notes["benchmark"] = bench_said
     try:
+        chosen = load_config(submission).chosen  # the original: the notebooks could edit the copy
         gates = workspace_gates(copy, work, limits.submission_seconds)
     except CoursekitError as error:  # no report: the reason, with what the notebooks did
         ran = [{"name": r.name, "status": r.status, "message": r.message} for r in notebooks]
@@ -172,7 +173,6 @@ def grade_submission(
             full = _points(rubric, check)
             earned[check] = gate_points(check, gate, full)
             notes[check] = "" if gate.get("passed") else gate.get("summary", "")
-    chosen = load_config(submission).chosen  # the original: the notebooks could edit the copy
     share, notes["usage-example"] = usage_examples(copy, {t.letter: t.module for t in chosen})
     earned["usage-example"] = round(_points(rubric, "usage-example") * share, 2)
     tiers = [t.letter for t in chosen]

@@ -131,7 +131,7 @@ def test_a_class_graded_resumed_and_regraded(klass, tmp_path):
     assert auto["benchmark"] == 0.0 and ada["evidence"]["benchmark"]["ok"] is None
     assert auto["usage-example"] == 1.5  # a python block names a_rank_ablation, none e_dora
     assert ada["final"] == ada["total"] - 20.0
-    assert "workspace check gave no report" in bob["reason"]  # a row, not a failed batch
+    assert "workspace.yaml: not found" in bob["reason"]  # a row, not a failed batch
     assert [n["status"] for n in bob["notebooks"]] == ["stopped"]  # still says what ran
     table = {row["name"]: row for row in csv.DictReader((out / "grades.csv").open())}
     assert set(table) == {"ada", "bob"} and table["bob"]["reason"] == bob["reason"]

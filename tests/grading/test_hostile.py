@@ -38,7 +38,7 @@ SLEEP = f"{uuid.uuid4().int % 100_000 + 1000}.{uuid.uuid4().int % 1000:03d}"
 """The fork bomb's ``sleep`` argument, unique on this machine."""
 
 pytestmark = [
-    pytest.mark.slow,
+    pytest.mark.heavy,  # ~1.5 min; CI keeps test_runner.py's hostile notebooks, the fixture class
     pytest.mark.skipif(bool(NEEDS_BWRAP), reason=f"needs bubblewrap ({NEEDS_BWRAP})"),
 ]
 
@@ -237,7 +237,7 @@ def test_every_hostile_learner_is_a_scored_row_and_grades_csv_has_them_all(hosti
         if name in WORKSPACES:
             assert row["reason"] == "", (name, row["reason"])
         else:  # notebooks only: a reason, and still what each notebook did
-            assert row["reason"].startswith("workspace check gave no report"), row["reason"]
+            assert "workspace.yaml: not found" in row["reason"], row["reason"]
             assert row["notebooks"], name
         assert (out / name / RESULT).exists()
     lines = (out / "grades.csv").read_text().splitlines()

@@ -47,7 +47,7 @@ def test_without_a_phase1_folder_the_first_other_run_is_the_baseline(nano_runs, 
     assert "not re-run: the run's files differ" in said
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # 3 re-runs; CI: the fixture class's complete, forged and no-phase4 rows
 def test_a_genuine_benchmark_pair_verifies_and_an_edited_one_is_named(nano_runs, tmp_path):
     pair = tmp_path / "runs" / "phase4" / "before-after"
     assert benchmark_evidence(tmp_path)[0] is None
