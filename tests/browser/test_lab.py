@@ -142,6 +142,7 @@ def test_rank_explorer_reacts_to_slider_and_budget(driver, lab, shots):
     shots.save(driver, cell, "phase2_explorer_moved")
 
 
+@pytest.mark.heavy  # 35 s; CI keeps the explorer's real-browser test and the dashboard's own
 def test_dashboard_figure_updates_while_training(driver, lab, shots):
     from selenium.webdriver.common.by import By
 

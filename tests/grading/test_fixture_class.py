@@ -1,6 +1,7 @@
 """The fixture class (tests/fixtures/class/make_class.py) graded once: every learner's table.
 
-The class is built and graded once per session (``grade_class(..., workers=2)``), each
+The class is built and graded once per session, by a process tests/conftest.py starts at
+the beginning of the session (``grade_in_background.py``: ``grade_class(..., workers=1)``), each
 learner's checks then asserted exactly against ``EXPECTED``, each entry derived from the
 rubric in its comment.
 """
@@ -10,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -18,13 +21,12 @@ import torch
 
 from coursekit.evaluate import jail
 from coursekit.exercises import solutions
-from coursekit.grading.batch import RESULT, grade_class
-from coursekit.grading.runner import RunLimits
+from coursekit.grading.batch import RESULT, read_rows
+from tests.conftest import FIXTURE_CLASS_KEY
 
 NEEDS_BWRAP = jail.available("bubblewrap")
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "class"
 INSTRUCTOR = FIXTURE.parents[2] / "notebooks" / "instructor" / "grade_class.ipynb"
-LIMITS = RunLimits(cell_seconds=60, submission_seconds=300)
 
 
 def _load(path: Path, name: str):
@@ -108,19 +110,34 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="session")
-def fixture_class(tmp_path_factory) -> Path:
-    """The six submissions, generated once."""
-    return make.make_class(tmp_path_factory.mktemp("fixture-class") / "class")
+def background(request) -> Path:
+    """The folder the background grading writes (tests/conftest.py started it), once done."""
+    if NEEDS_BWRAP:
+        pytest.skip(f"needs bubblewrap ({NEEDS_BWRAP})")
+    started = request.config.stash.get(FIXTURE_CLASS_KEY, None)
+    if started is None:  # run alone (e.g. -k): grade here, in the foreground
+        out = request.config._tmp_path_factory.mktemp("fixture-class")
+        started = (out, subprocess.Popen([sys.executable, str(FIXTURE / "grade_in_background.py"),
+                                          str(out)]))  # fmt: skip
+        request.config.stash[FIXTURE_CLASS_KEY] = started
+    out, process = started
+    process.wait(timeout=1800)
+    done = json.loads((out / "done.json").read_text())
+    assert done["ok"], done.get("error")
+    return out
 
 
 @pytest.fixture(scope="session")
-def graded(fixture_class, tmp_path_factory) -> tuple[Path, dict[str, dict]]:
-    """(the grades folder, {learner: row}) of the class graded once with 2 workers."""
-    if NEEDS_BWRAP:
-        pytest.skip(f"needs bubblewrap ({NEEDS_BWRAP})")
-    out = tmp_path_factory.mktemp("fixture-grades")
-    rows = grade_class(fixture_class, out, workers=2, deadline=make.DEADLINE, limits=LIMITS)
-    return out, {row["name"]: row for row in rows}
+def fixture_class(background) -> Path:
+    """The six submissions, generated once (by the background process)."""
+    return background / "class"
+
+
+@pytest.fixture(scope="session")
+def graded(background) -> tuple[Path, dict[str, dict]]:
+    """(the grades folder, {learner: row}) of the class graded once."""
+    out = background / "grades"
+    return out, {row["name"]: row for row in read_rows(out)}
 
 
 @pytest.mark.slow  # the class's 13 nano runs: ~25 s, once per session

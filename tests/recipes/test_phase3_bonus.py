@@ -171,7 +171,7 @@ def test_a_correct_resume_after_sigterm_equals_the_uninterrupted_run(tmp_path):
     assert result.before_kill == result.straight[:2] and result.equal
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # 16 s; J's wrong answers are checked in tests/exercises/test_checks.py
 def test_a_resume_that_forgets_the_global_rng_is_caught(tmp_path):
     result = kill_and_resume(
         save_state, restore_without_rng, tmp_path, spec=bonus_spec(steps=3), kill_after=1
@@ -179,7 +179,7 @@ def test_a_resume_that_forgets_the_global_rng_is_caught(tmp_path):
     assert not result.equal and result.max_abs_diff > 0
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # 16 s; J's wrong answers are checked in tests/exercises/test_checks.py
 def test_a_failing_restore_is_reported_with_its_error(tmp_path):
     with pytest.raises(CoursekitError, match=r"resumed run failed.*KeyError: 'data_rng'"):
         kill_and_resume(
