@@ -16,6 +16,11 @@ FIXTURE_CLASS_KEY = pytest.StashKey[tuple]()
 """Where the background grading of the fixture class writes, and its process."""
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the fixture-class tests last, so their background grading overlaps the rest."""
+    items.sort(key=lambda item: "test_fixture_class.py" in item.nodeid)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start grading the fixture class in the background when its tests will run.
 
